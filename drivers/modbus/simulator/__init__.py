@@ -1,0 +1,1 @@
+"""Refrigeration-controller simulators that speak real Modbus TCP on loopback."""

@@ -1,0 +1,212 @@
+"""The agent: builds the bus, the store writer, the drivers and the API from a venue config and
+hands them to the supervisor in start order (consumers first)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import random
+from typing import Any
+
+from drivers.modbus.backend import ModbusBackend, PymodbusBackend
+from drivers.modbus.coordinator import BusLock, ModbusCoordinator
+from edge_agent import __version__
+from edge_agent.api import LocalApi
+from edge_agent.bus import Bus
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.config.model import DeviceConfig, VenueConfig
+from edge_agent.health import HealthRegistry
+from edge_agent.messages import Event, Severity
+from edge_agent.metrics import AgentMetrics
+from edge_agent.store.retention import RetentionPolicy, apply_retention
+from edge_agent.store.writer import StoreWriter, WriterStats
+from edge_agent.supervisor import Service, Supervisor
+from firmware_profiles.loader import ProfileLibrary
+from firmware_profiles.schema import Profile
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 3600.0
+
+
+class Agent:
+    def __init__(
+        self,
+        config: VenueConfig,
+        library: ProfileLibrary,
+        *,
+        clock: Clock | None = None,
+        extra_services: list[Service] | None = None,
+    ) -> None:
+        self.config = config
+        self.library = library
+        self.clock = clock or SystemClock()
+        self.bus = Bus()
+        self.health = HealthRegistry()
+        self.metrics = AgentMetrics()
+        self.metrics.watch(self.health, self.bus)
+        os.makedirs(os.path.dirname(config.storage.path) or ".", exist_ok=True)
+        self.writer = StoreWriter(
+            config.storage.path,
+            telemetry_sync=config.storage.telemetry_sync,
+            clock=self.clock,
+            on_commit=self._on_commit,
+        )
+        self.writer.attach(self.bus)
+        self.supervisor = Supervisor(self.clock)
+        self.api_ready = asyncio.Event()
+        self.api = LocalApi(self, on_ready=self.api_ready.set)
+        self.started_at = self.clock.time()
+        self._extra = extra_services or []
+        self._line_locks: dict[str, BusLock] = {}
+        self._rtu_backends: dict[str, ModbusBackend] = {}
+        self.coordinators: dict[str, ModbusCoordinator] = {}
+
+    def _on_commit(self, stats: WriterStats, readings: int, events: int, seconds: float) -> None:
+        self.metrics.on_commit(readings, events, seconds)
+
+    # ---- drivers ------------------------------------------------------------------------
+
+    def _backend_for(
+        self, dev: DeviceConfig, profile: Profile
+    ) -> tuple[ModbusBackend, BusLock | None]:
+        assert profile.modbus is not None
+        timeout = profile.modbus.timeout_s
+        if dev.host is not None:
+            return PymodbusBackend.tcp(dev.host, dev.port or 502, timeout), None
+        assert dev.bus is not None
+        bus = self.config.bus(dev.bus)
+        assert bus is not None
+        if dev.bus not in self._rtu_backends:
+            self._rtu_backends[dev.bus] = PymodbusBackend.rtu(
+                bus.port, bus.baudrate, bus.parity, bus.stopbits, bus.bytesize, bus.timeout_s
+            )
+            self._line_locks[dev.bus] = BusLock(bus.gap_s, self.clock)
+        return self._rtu_backends[dev.bus], self._line_locks[dev.bus]
+
+    def build_coordinators(self) -> list[ModbusCoordinator]:
+        out = []
+        for dev in self.config.devices:
+            if not dev.enabled:
+                continue
+            profile = self.library.get(dev.profile)
+            assert profile is not None  # the config loader guarantees it
+            backend, lock = self._backend_for(dev, profile)
+            health = self.health.register(dev.id, profile.transport)
+            coord = ModbusCoordinator(
+                dev,
+                profile,
+                backend,
+                self.bus,
+                self.clock,
+                health,
+                line_lock=lock,
+                rng=random.Random(hash(dev.id)),
+            )
+            self.coordinators[dev.id] = coord
+            out.append(coord)
+        return out
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def _retention_loop(self) -> None:
+        s = self.config.storage
+        policy = RetentionPolicy(
+            s.raw_retention_days, s.rollup_retention_days, s.rollup_bucket_s, s.event_retention_days
+        )
+        while True:
+            now = self.clock.time()
+            await self.writer.run_job(functools.partial(apply_retention, now=now, policy=policy))
+            await self.clock.sleep(RETENTION_EVERY_S)
+
+    async def _stop_store(self) -> None:
+        self.bus.close()
+        await self.writer.submit(self._event("agent.stopped", "agent stopped"))
+        await self.writer.stop()
+
+    def _event(self, kind: str, message: str, **data: Any) -> Event:
+        return Event(kind, self.clock.time(), "agent", Severity.INFO, message, data)
+
+    def services(self) -> list[list[Service]]:
+        store = [Service("store-writer", self.writer.run, stop=self._stop_store)]
+        support = [
+            Service("local-api", self.api.run, restart=True),
+            Service("retention", self._retention_loop, restart=True),
+            *self._extra,
+        ]
+        drivers = [
+            Service(f"device:{c.device.id}", c.run, restart=True) for c in self.build_coordinators()
+        ]
+        return [store, support, drivers]
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        await self.writer.open()
+        if install_signals:
+            self.supervisor.install_signal_handlers()
+        await self.writer.submit(
+            self._event(
+                "agent.started",
+                f"agent {__version__} started for venue {self.config.venue.id}",
+                devices=len(self.config.devices),
+                version=__version__,
+            )
+        )
+        log.info(
+            "agent %s: venue %s, %d devices, store %s",
+            __version__,
+            self.config.venue.id,
+            len(self.config.devices),
+            self.config.storage.path,
+        )
+        await self.supervisor.run(self.services())
+        return 1 if self.supervisor.failed else 0
+
+    def stop(self) -> None:
+        self.supervisor.request_stop()
+
+    # ---- reports for the API ------------------------------------------------------------
+
+    def device_report(self) -> list[dict[str, Any]]:
+        out = []
+        for dev in self.config.devices:
+            h = self.health.get(dev.id)
+            entry: dict[str, Any] = {
+                "id": dev.id,
+                "label": dev.display_name,
+                "zone": dev.zone,
+                "profile": dev.profile,
+                "enabled": dev.enabled,
+            }
+            if h is not None:
+                entry.update({k: v for k, v in h.as_dict().items() if k not in ("device_id",)})
+            out.append(entry)
+        return out
+
+    def health_report(self) -> dict[str, Any]:
+        devices = self.health.all()
+        st = self.writer.stats
+        return {
+            "status": "ok" if not self.supervisor.failed else "degraded",
+            "version": __version__,
+            "venue": {"id": self.config.venue.id, "name": self.config.venue.name},
+            "uptime_s": round(self.clock.time() - self.started_at, 1),
+            "devices": {
+                "total": len(self.config.devices),
+                "connected": sum(1 for h in devices if h.connected),
+            },
+            "store": {
+                "path": self.config.storage.path,
+                "readings_accepted": st.readings,
+                "events_accepted": st.events,
+                "commits": st.commits,
+                "failed_commits": st.failed_commits,
+                "queued": len(self.writer.channel),
+            },
+            "bus": {
+                s.name: {"queued": len(s.channel), "dropped": s.dropped, "stalls": s.stalls}
+                for s in self.bus.subscriptions
+            },
+            "tasks": sorted(self.supervisor.tasks),
+        }

@@ -1,0 +1,350 @@
+"""`beerflow-edge`: run the agent, check configs and profiles, look at what the box recorded."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from edge_agent.errors import EdgeError, ValidationError
+
+DEFAULT_CONFIG = os.environ.get("BEERFLOW_CONFIG", "/etc/beerflow/venue.toml")
+
+EXIT_OK, EXIT_FAILURE, EXIT_INVALID = 0, 1, 2
+
+
+def _fmt_ts(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_value(v: Any, unit: str) -> str:
+    s = f"{v:.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+    return f"{s} {unit}".strip()
+
+
+def _report_invalid(exc: ValidationError, what: str) -> int:
+    print(f"{what}: {len(exc.issues)} problem(s):", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  {issue}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _load(path: str) -> Any:
+    from edge_agent.config.loader import load_config
+
+    return load_config(path)
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.agent import Agent
+    from edge_agent.logging_setup import setup_logging
+    from firmware_profiles.loader import load_library
+
+    setup_logging(args.log_level, args.log_json)
+    try:
+        cfg = _load(args.config)
+        library = load_library(cfg.profiles.dirs)
+    except ValidationError as exc:
+        return _report_invalid(exc, f"refusing to start: {args.config}")
+    return asyncio.run(Agent(cfg, library).run())
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.file)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.file)
+    print(
+        f"{args.file}: OK: venue {cfg.venue.id!r}, {len(cfg.devices)} device(s), "
+        f"{len(cfg.buses)} bus(es); store at {cfg.storage.path}"
+    )
+    return EXIT_OK
+
+
+def _api_get(socket_path: str, path: str) -> Any:
+    import aiohttp
+
+    async def go() -> Any:
+        conn = aiohttp.UnixConnector(path=socket_path)
+        timeout = aiohttp.ClientTimeout(total=3)
+        async with (
+            aiohttp.ClientSession(connector=conn, timeout=timeout) as s,
+            s.get(f"http://agent{path}") as r,
+        ):
+            r.raise_for_status()
+            return await r.json()
+
+    return asyncio.run(go())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from edge_agent.store.reader import StoreReader
+
+    try:
+        cfg = _load(args.config)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.config)
+    live = None
+    if os.path.exists(cfg.api.socket):
+        try:
+            live = _api_get(cfg.api.socket, "/health")
+            devices = _api_get(cfg.api.socket, "/devices")["devices"]
+        except Exception as exc:
+            print(f"agent API not answering ({exc}); showing the store only", file=sys.stderr)
+            live = None
+    if args.json:
+        out: dict[str, Any] = {"agent": live}
+        if live is not None:
+            out["devices"] = devices
+    print(f"Venue: {cfg.venue.name} ({cfg.venue.id})")
+    if live is not None:
+        print(
+            f"Agent: running {live['version']}, up {live['uptime_s']:.0f} s, "
+            f"{live['devices']['connected']}/{live['devices']['total']} devices connected"
+        )
+        for d in devices:
+            state = "connected" if d.get("connected") else "OFFLINE"
+            seen = _fmt_ts(d["last_seen"]) if d.get("last_seen") else "never"
+            err = f"  last error: {d['last_error']}" if d.get("last_error") else ""
+            print(f"  {d['id']:<24} {state:<10} last seen {seen}  errors {d.get('errors', 0)}{err}")
+    else:
+        print("Agent: not running")
+    try:
+        with StoreReader(cfg.storage.path) as r:
+            s = r.summary()
+    except EdgeError as exc:
+        print(f"Store: {exc}")
+        return EXIT_OK if live is None else EXIT_FAILURE
+    newest = _fmt_ts(s.newest_reading) if s.newest_reading else "-"
+    print(
+        f"Store: {s.path} ({s.size_bytes / 1e6:.1f} MB): {s.readings} readings in {s.series} "
+        f"series, {s.rollups} rollups, {s.events} events; newest reading {newest}"
+    )
+    if args.json:
+        out["store"] = (
+            s.__dict__ if hasattr(s, "__dict__") else {f: getattr(s, f) for f in s.__slots__}
+        )
+        print(json.dumps(out, indent=2, default=str))
+    return EXIT_OK
+
+
+def cmd_readings(args: argparse.Namespace) -> int:
+    from edge_agent.store.reader import StoreReader
+
+    try:
+        cfg = _load(args.config)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.config)
+    try:
+        with StoreReader(cfg.storage.path) as r:
+            if args.device not in r.devices() and cfg.device(args.device) is None:
+                print(f"unknown device {args.device!r}", file=sys.stderr)
+                return EXIT_INVALID
+            rows = (
+                r.latest(args.device)
+                if args.latest
+                else r.readings(args.device, point=args.point, limit=args.limit)
+            )
+    except EdgeError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "point": x.point,
+                        "ts": x.ts,
+                        "value": x.value,
+                        "unit": x.unit,
+                        "quality": x.quality.name.lower(),
+                    }
+                    for x in rows
+                ]
+            )
+        )
+        return EXIT_OK
+    if not rows:
+        print(f"no readings for {args.device} yet")
+        return EXIT_OK
+    for x in reversed(rows):
+        q = "" if x.quality == 0 else f" ({x.quality.name.lower()})"
+        print(f"{_fmt_ts(x.ts)}  {x.point:<20} {_fmt_value(x.value, x.unit)}{q}")
+    return EXIT_OK
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from firmware_profiles.loader import load_library, load_profile
+
+    if args.action == "check":
+        bad = 0
+        for f in args.files:
+            try:
+                p = load_profile(f)
+                print(f"{f}: OK ({p.vendor} {p.model}, {len(p.points)} points)")
+            except ValidationError as exc:
+                bad += 1
+                _report_invalid(exc, f)
+        return EXIT_INVALID if bad else EXIT_OK
+    try:
+        lib = load_library(args.dir or ())
+    except ValidationError as exc:
+        return _report_invalid(exc, "profile library")
+    if args.action == "list":
+        for p in lib:
+            print(
+                f"{p.id:<22} {p.transport:<8} {p.vendor} {p.model} (firmware {p.firmware}) "
+                f"[{p.verification}]"
+            )
+        return EXIT_OK
+    prof = lib.get(args.id)
+    if prof is None:
+        print(f"unknown profile {args.id!r}{lib.suggest(args.id)}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{prof.id}: {prof.vendor} {prof.model}, firmware {prof.firmware}, {prof.transport}")
+    print(f"  {prof.description}")
+    print(f"  source: {lib.sources[prof.id]}  verification: {prof.verification}")
+    for pt in prof.points:
+        rw = " rw" if pt.writable else ""
+        scale = f" x{pt.scale:g}" if pt.scale != 1 else ""
+        print(
+            f"  {pt.name:<18} {pt.kind:<15} {pt.table} {pt.address} {pt.type}{scale} {pt.unit}{rw}"
+        )
+    if prof.modbus and prof.modbus.commands:
+        print("  commands:")
+        for c in prof.modbus.commands:
+            print(f"    {c.name}({c.point}: {c.min}..{c.max}) readback={c.readback}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from edge_agent.demo import run_demo
+    from edge_agent.logging_setup import setup_logging
+
+    setup_logging(args.log_level, args.log_json)
+    return asyncio.run(
+        run_demo(args.dir, devices=args.devices, duration=args.duration, speed=args.speed)
+    )
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from edge_agent.demo import run_simulators
+    from edge_agent.logging_setup import setup_logging
+
+    setup_logging(args.log_level, False)
+    return asyncio.run(
+        run_simulators(args.count, base_port=args.base_port, seed=args.seed, speed=args.speed)
+    )
+
+
+# ---- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="beerflow-edge",
+        description="BeerFlow Edge venue box: drivers, local store, local API.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def logging_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        )
+        sp.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+
+    def config_opt(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--config",
+            "-c",
+            default=DEFAULT_CONFIG,
+            help=f"venue config file (default: $BEERFLOW_CONFIG or {DEFAULT_CONFIG})",
+        )
+
+    r = sub.add_parser("run", help="run the agent until SIGTERM/SIGINT")
+    config_opt(r)
+    logging_opts(r)
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("config", help="venue config tools")
+    csub = c.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cc = csub.add_parser("check", help="validate a venue config; exit 2 with every problem found")
+    cc.add_argument("file")
+    cc.set_defaults(func=cmd_config_check)
+
+    s = sub.add_parser("status", help="is the agent running, are devices answering, store size")
+    config_opt(s)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+
+    rd = sub.add_parser("readings", help="recorded readings of one device, oldest first")
+    config_opt(rd)
+    rd.add_argument("--device", "-d", required=True)
+    rd.add_argument("--point", "-p")
+    rd.add_argument("--limit", "-n", type=int, default=40)
+    rd.add_argument("--latest", action="store_true", help="only the latest value of each point")
+    rd.add_argument("--json", action="store_true")
+    rd.set_defaults(func=cmd_readings)
+
+    pr = sub.add_parser("profiles", help="device profile library")
+    psub = pr.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pl = psub.add_parser("list", help="every known profile")
+    pl.add_argument("--dir", action="append", help="extra profile directory")
+    ps = psub.add_parser("show", help="one profile's points and commands")
+    ps.add_argument("id")
+    ps.add_argument("--dir", action="append", help="extra profile directory")
+    pc = psub.add_parser("check", help="validate profile files")
+    pc.add_argument("files", nargs="+")
+    pr.set_defaults(func=cmd_profiles)
+
+    d = sub.add_parser("demo", help="a simulated venue, the agent, and live readings")
+    d.add_argument("--dir", default="demo-venue", help="where the demo config and store go")
+    d.add_argument("--devices", type=int, default=4, help="simulated fridges (default 4)")
+    d.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    d.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="simulated minutes per real second x60 (default 60: an hour a minute)",
+    )
+    logging_opts(d)
+    d.set_defaults(func=cmd_demo)
+
+    sm = sub.add_parser("simulate", help="serve simulated Modbus fridges until interrupted")
+    sm.add_argument("--count", type=int, default=1)
+    sm.add_argument("--base-port", type=int, default=15020)
+    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--speed", type=float, default=1.0)
+    sm.add_argument("--log-level", default="WARNING")
+    sm.set_defaults(func=cmd_simulate)
+    return p
+
+
+def _version() -> str:
+    from edge_agent import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except EdgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The venue config, as the agent sees it after loading: frozen, typed, validated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from firmware_profiles.schema import SLUG, SLUG_HINT
+
+STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSection:
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    name: str = field(metadata={"nonempty": True})
+    timezone: str = "UTC"
+    locale: Literal["en", "it"] = "en"
+    temperature_unit: Literal["C", "F"] = "C"
+    food_safety_region: Literal["uk", "us"] = "uk"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSection:
+    path: str = "beerflow.db"
+    disk_quota_mb: int = field(default=1024, metadata={"min": 16})
+    raw_retention_days: float = field(default=30.0, metadata={"min": 0.01})
+    rollup_retention_days: float = field(default=1095.0, metadata={"min": 1})
+    rollup_bucket_s: float = field(default=900.0, metadata={"min": 10, "max": 86400})
+    # Food-safety records must outlive any inspection window; two years is the floor.
+    event_retention_days: float = field(default=1095.0, metadata={"min": 730})
+    telemetry_sync: Literal["full", "normal"] = "full"
+
+    def __post_init__(self) -> None:
+        if self.rollup_retention_days < self.raw_retention_days:
+            raise ValueError("rollup_retention_days must not be shorter than raw_retention_days")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSection:
+    socket: str = "api.sock"
+    tcp_host: str = "127.0.0.1"
+    tcp_port: int | None = field(default=None, metadata={"min": 1, "max": 65535})
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSection:
+    url: str = field(
+        metadata={"pattern": r"https?://[^\s/]+(/\S*)?", "pattern_hint": "an http(s) URL"}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilesSection:
+    dirs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BusConfig:
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    port: str = field(metadata={"nonempty": True})
+    type: Literal["rs485", "rs232"] = "rs485"
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: float = 1
+    bytesize: int = 8
+    timeout_s: float = field(default=0.5, metadata={"min": 0.01, "max": 30})
+    inter_frame_gap_ms: float | None = field(default=None, metadata={"min": 0, "max": 1000})
+
+    def __post_init__(self) -> None:
+        if self.baudrate not in STANDARD_BAUDRATES:
+            raise ValueError(
+                f"baudrate {self.baudrate} is not a standard rate "
+                f"({', '.join(map(str, STANDARD_BAUDRATES))})"
+            )
+        if self.bytesize not in (5, 6, 7, 8):
+            raise ValueError(f"bytesize must be 5, 6, 7 or 8 (got {self.bytesize})")
+        if self.stopbits not in (1, 1.5, 2):
+            raise ValueError(f"stopbits must be 1, 1.5 or 2 (got {self.stopbits})")
+        if self.stopbits == 1.5 and self.bytesize != 5:
+            raise ValueError("1.5 stop bits exist only with 5 data bits")
+
+    @property
+    def char_bits(self) -> float:
+        return 1 + self.bytesize + (0 if self.parity == "N" else 1) + self.stopbits
+
+    @property
+    def gap_s(self) -> float:
+        """The silent interval between frames: 3.5 characters, at least 1.75 ms above 19200."""
+        if self.inter_frame_gap_ms is not None:
+            return self.inter_frame_gap_ms / 1000
+        if self.baudrate > 19200:
+            return 0.00175
+        return 3.5 * self.char_bits / self.baudrate
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    profile: str = field(metadata={"nonempty": True})
+    label: str = ""
+    zone: str = ""
+    bus: str | None = None
+    host: str | None = None
+    port: int | None = field(default=None, metadata={"min": 1, "max": 65535})
+    unit_id: int = field(default=1, metadata={"min": 0, "max": 247})
+    address: str | None = None
+    poll_interval_s: float = field(default=5.0, metadata={"min": 0.05, "max": 86400})
+    enabled: bool = True
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    venue: VenueSection
+    storage: StorageSection = StorageSection()
+    api: ApiSection = ApiSection()
+    cloud: CloudSection | None = None
+    profiles: ProfilesSection = ProfilesSection()
+    buses: tuple[BusConfig, ...] = ()
+    devices: tuple[DeviceConfig, ...] = ()
+    source: str = ""
+
+    def device(self, device_id: str) -> DeviceConfig | None:
+        return next((d for d in self.devices if d.id == device_id), None)
+
+    def bus(self, bus_id: str) -> BusConfig | None:
+        return next((b for b in self.buses if b.id == bus_id), None)

@@ -1,0 +1,320 @@
+"""The single writer: drains its queue in batches and commits each batch in one transaction.
+
+A record is *accepted* when the transaction holding it has committed. Producers that need to
+know wait on a barrier (`flush`), which is resolved only after everything queued before it has
+committed. SQLite work runs on one dedicated thread so the event loop keeps filling the next
+batch while the current one commits (group commit without a RAM queue in front of a slow disk:
+the queue is bounded and blocks producers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge_agent.bus import Bus, Overflow
+from edge_agent.channel import Channel
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.errors import StoreError
+from edge_agent.messages import Event, Reading
+from edge_agent.store.schema import connect, migrate
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["full", "normal"]
+
+
+@dataclass(eq=False)
+class _Barrier:
+    future: asyncio.Future[int]
+
+
+@dataclass(eq=False)
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+
+
+class _Stop:
+    pass
+
+
+class _NothingToWrite(Exception):
+    pass
+
+
+@dataclass
+class WriterStats:
+    readings: int = 0
+    events: int = 0
+    commits: int = 0
+    failed_commits: int = 0
+    last_batch: int = 0
+    last_commit_s: float = 0.0
+    commit_seconds: list[float] = field(default_factory=list)
+
+
+_INSERT_READING = "INSERT INTO readings (series_id, ts, value, quality) VALUES (?, ?, ?, ?)"
+_UPSERT_LATEST = (
+    "INSERT INTO latest (series_id, ts, value, quality) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(series_id) DO UPDATE SET ts=excluded.ts, value=excluded.value, "
+    "quality=excluded.quality WHERE excluded.ts >= latest.ts"
+)
+_INSERT_EVENT = (
+    "INSERT INTO events (ts, kind, source, severity, message, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+class StoreWriter:
+    """Owns the only read-write connection to the store."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        capacity: int = 100_000,
+        max_batch: int = 10_000,
+        telemetry_sync: Synchronous = "full",
+        clock: Clock | None = None,
+        on_commit: Callable[[WriterStats, int, int, float], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.channel: Channel[Any] = Channel(capacity)
+        self.max_batch = max_batch
+        self.telemetry_sync = telemetry_sync
+        self.clock = clock or SystemClock()
+        self.stats = WriterStats()
+        self._on_commit = on_commit
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._conn: sqlite3.Connection | None = None
+        self._series: dict[tuple[str, str], int] = {}
+        self._sync_mode: str = ""
+        self._enqueued = 0
+        self._committed = 0
+        self._stopped = asyncio.Event()
+        self._failing = False
+
+    # ---- wiring -------------------------------------------------------------------------
+
+    def attach(self, bus: Bus) -> None:
+        """Subscribe to readings and events; the store never drops, it blocks producers."""
+        bus.subscribe(
+            "store", (Reading, Event), self.channel.capacity, Overflow.BLOCK, channel=self.channel
+        )
+
+    async def open(self) -> None:
+        await self._in_thread(self._open)
+
+    def _open(self) -> None:
+        conn = connect(self.path)
+        migrate(conn)
+        self._conn = conn
+        for sid, device_id, point in conn.execute("SELECT id, device_id, point FROM series"):
+            self._series[(device_id, point)] = sid
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # ---- producer side --------------------------------------------------------------------
+
+    async def submit(self, record: Reading | Event) -> None:
+        await self.channel.put(record)
+
+    async def flush(self) -> int:
+        """Wait until everything queued before this call has committed; returns the commit count."""
+        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self.channel.put(_Barrier(fut))
+        return await fut
+
+    async def accept(self, record: Reading | Event) -> None:
+        """Queue one record and return once it is durably committed."""
+        await self.submit(record)
+        await self.flush()
+
+    async def run_job(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run fn(conn) on the writer thread, in queue order (retention, migrations of data)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.channel.put(_Job(fn, fut))
+        return await fut
+
+    async def stop(self) -> None:
+        """Commit everything queued, then end run()."""
+        await self.channel.put(_Stop())
+        await self._stopped.wait()
+
+    # ---- the writer task ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self._conn is None:
+            await self.open()
+        try:
+            while True:
+                batch = await self.channel.get_batch(self.max_batch)
+                stop = any(type(item) is _Stop for item in batch)
+                await self._commit_with_retry(batch)
+                if stop:
+                    return
+        finally:
+            await self._in_thread(self._close)
+            self._executor.shutdown(wait=True)
+            self._stopped.set()
+
+    async def _commit_with_retry(self, batch: list[Any]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                n_read, n_ev, jobs, seconds = await self._in_thread(self._write, batch)
+                break
+            except sqlite3.Error as exc:
+                # Never swallowed, never dropped: the batch stays in memory, producers block
+                # behind the bounded queue, and we retry until the disk takes it.
+                self.stats.failed_commits += 1
+                if not self._failing:
+                    log.error("store: commit failed, will retry: %s", exc)
+                    self._failing = True
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self._failing:
+            log.info("store: commits succeed again after %d failures", self.stats.failed_commits)
+            self._failing = False
+        self.stats.readings += n_read
+        self.stats.events += n_ev
+        self.stats.commits += 1
+        self.stats.last_batch = n_read + n_ev
+        self.stats.last_commit_s = seconds
+        if self._on_commit is not None:
+            self._on_commit(self.stats, n_read, n_ev, seconds)
+        for item in batch:
+            t = type(item)
+            if t is _Barrier:
+                if not item.future.done():
+                    item.future.set_result(self.stats.commits)
+            elif t is _Job:
+                result, error = jobs[id(item)]
+                if item.future.done():
+                    continue
+                if error is not None:
+                    item.future.set_exception(error)
+                else:
+                    item.future.set_result(result)
+
+    def _write(self, batch: list[Any]) -> tuple[int, int, dict[int, tuple[Any, Any]], float]:
+        conn = self._conn
+        assert conn is not None
+        t0 = self.clock.monotonic()
+        rows: list[tuple[Any, ...]] = []
+        latest: dict[int, tuple[Any, ...]] = {}
+        events: list[tuple[Any, ...]] = []
+        jobs: list[_Job] = []
+        series = self._series
+        new_series: list[tuple[str, str, str]] = []
+        for item in batch:
+            t = type(item)
+            if t is Reading:
+                key = (item.device_id, item.point)
+                sid = series.get(key)
+                if sid is None:
+                    new_series.append((item.device_id, item.point, item.unit))
+                    sid = -len(new_series)  # placeholder, resolved below
+                    series[key] = sid
+                row = (sid, item.ts, item.value, int(item.quality))
+                rows.append(row)
+                prev = latest.get(sid)
+                if prev is None or prev[1] <= item.ts:
+                    latest[sid] = row
+            elif t is Event:
+                events.append(
+                    (
+                        item.ts,
+                        item.kind,
+                        item.source,
+                        int(item.severity),
+                        item.message,
+                        json.dumps(item.data, sort_keys=True, default=str),
+                    )
+                )
+            elif t is _Job:
+                jobs.append(item)
+        # Events (and, later, alarms and HACCP records) are critical: fsync on every commit.
+        mode = "FULL" if events else self.telemetry_sync.upper()
+        if mode != self._sync_mode:
+            conn.execute(f"PRAGMA synchronous={mode}")
+            self._sync_mode = mode
+        results: dict[int, tuple[Any, Any]] = {}
+        try:
+            if not rows and not events:
+                raise _NothingToWrite
+            conn.execute("BEGIN")
+            if new_series:
+                rows, latest = self._register_series(conn, new_series, rows, latest)
+            if rows:
+                conn.executemany(_INSERT_READING, rows)
+                conn.executemany(_UPSERT_LATEST, latest.values())
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+            conn.execute("COMMIT")
+        except _NothingToWrite:
+            pass
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for key in [k for k, v in series.items() if v < 0]:
+                del series[key]
+            raise
+        for job in jobs:
+            try:
+                results[id(job)] = (job.fn(conn), None)
+            except Exception as exc:  # a job's failure belongs to its caller, not the writer
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                results[id(job)] = (None, exc)
+        return len(rows), len(events), results, self.clock.monotonic() - t0
+
+    def _register_series(
+        self,
+        conn: sqlite3.Connection,
+        new: list[tuple[str, str, str]],
+        rows: list[tuple[Any, ...]],
+        latest: dict[int, tuple[Any, ...]],
+    ) -> tuple[list[tuple[Any, ...]], dict[int, tuple[Any, ...]]]:
+        mapping: dict[int, int] = {}
+        for i, (device_id, point, unit) in enumerate(new, start=1):
+            conn.execute(
+                "INSERT OR IGNORE INTO series (device_id, point, unit) VALUES (?, ?, ?)",
+                (device_id, point, unit),
+            )
+            (sid,) = conn.execute(
+                "SELECT id FROM series WHERE device_id=? AND point=?", (device_id, point)
+            ).fetchone()
+            mapping[-i] = sid
+            self._series[(device_id, point)] = sid
+        rows = [(mapping.get(r[0], r[0]), *r[1:]) for r in rows]
+        latest = {mapping.get(k, k): (mapping.get(v[0], v[0]), *v[1:]) for k, v in latest.items()}
+        return rows, latest
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error as exc:  # closing must not hide the data already committed
+                log.warning("store: optimize on close failed: %s", exc)
+            self._conn.close()
+            self._conn = None
+
+
+def ensure_store(path: str) -> None:
+    """Create or migrate the store synchronously (for CLI commands that only read)."""
+    try:
+        conn = connect(path)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot prepare store {path}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Device profiles as data: one TOML file per device model and firmware range."""
