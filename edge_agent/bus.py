@@ -124,6 +124,6 @@ class Bus:
                 if not sub.channel.put_nowait(msg):
                     sub.channel.drop_oldest()
                     sub.dropped += 1
-                    sub.channel.put_nowait(msg)
+                    sub.channel.force(msg)
         else:
             sub.dropped += len(rest)

@@ -1,12 +1,15 @@
-"""A bounded FIFO between coroutines of one event loop, drained in batches.
+"""A bounded FIFO between coroutines of one event loop, drained in batches, fair to producers.
 
 asyncio.Queue costs a future round-trip per item; the store writer wants whatever is waiting,
-all at once, so this keeps a deque and wakes the consumer once per batch.
+all at once, so this keeps a deque and wakes the consumer once per batch. Producers blocked on
+a full channel are served first come, first served: a fast producer cannot starve a slow one
+(a newcomer queues behind those already waiting instead of grabbing freed room).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Iterable
 from typing import Generic, TypeVar
@@ -21,56 +24,76 @@ class Channel(Generic[T]):
         self.capacity = capacity
         self._items: deque[T] = deque()
         self._not_empty = asyncio.Event()
-        self._not_full = asyncio.Event()
-        self._not_full.set()
+        self._putters: deque[asyncio.Future[None]] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
 
+    def __bool__(self) -> bool:
+        # A channel is a thing, not a container to test for emptiness.
+        return True
+
     def full(self) -> bool:
         return len(self._items) >= self.capacity
 
-    def free(self) -> int:
-        return self.capacity - len(self._items)
-
-    def put_nowait(self, item: T) -> bool:
-        """Append if there is room; False when full (the caller applies its overflow policy)."""
-        if len(self._items) >= self.capacity:
-            return False
-        self._items.append(item)
-        self._not_empty.set()
-        if len(self._items) >= self.capacity:
-            self._not_full.clear()
-        return True
-
-    def extend_nowait(self, items: list[T]) -> int:
-        """Append as many as fit; returns how many were taken."""
+    def _append(self, items: list[T]) -> int:
         room = self.capacity - len(self._items)
         taken = items if len(items) <= room else items[:room]
         if taken:
             self._items.extend(taken)
             self._not_empty.set()
-            if len(self._items) >= self.capacity:
-                self._not_full.clear()
         return len(taken)
 
+    def _wake_putter(self) -> None:
+        while self._putters and len(self._items) < self.capacity:
+            fut = self._putters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def put_nowait(self, item: T) -> bool:
+        """Append if there is room and nobody is waiting; False otherwise."""
+        if self._putters:
+            return False
+        return self._append([item]) == 1
+
+    def extend_nowait(self, items: list[T]) -> int:
+        """Append as many as fit (none while others wait); returns how many were taken."""
+        if self._putters:
+            return 0
+        return self._append(items)
+
+    def force(self, item: T) -> None:
+        """Append past capacity: for the few control items whose senders wait on them."""
+        self._items.append(item)
+        self._not_empty.set()
+
     async def put(self, item: T) -> None:
-        while not self.put_nowait(item):
-            await self._not_full.wait()
+        await self.put_many([item])
 
     async def put_many(self, items: Iterable[T]) -> None:
         pending = list(items)
+        if not self._putters:
+            pending = pending[self._append(pending) :]
         while pending:
-            n = self.extend_nowait(pending)
-            pending = pending[n:]
-            if pending:
-                await self._not_full.wait()
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._putters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                with contextlib.suppress(ValueError):
+                    self._putters.remove(fut)
+                if fut.done() and not fut.cancelled():
+                    self._wake_putter()  # pass the turn on
+                raise
+            pending = pending[self._append(pending) :]
+        self._wake_putter()
 
     def drop_oldest(self) -> T | None:
         if not self._items:
             return None
         item = self._items.popleft()
-        self._not_full.set()
+        self._wake_putter()
         return item
 
     async def get_batch(self, max_items: int) -> list[T]:
@@ -86,5 +109,5 @@ class Channel(Generic[T]):
             batch = [items.popleft() for _ in range(max_items)]
         if not items:
             self._not_empty.clear()
-        self._not_full.set()
+        self._wake_putter()
         return batch

@@ -34,8 +34,8 @@ INSERT INTO readings_rollup (series_id, bucket, bucket_s, min, max, avg, count)
 SELECT series_id, CAST(ts / :b AS INTEGER) * :b AS bucket, :b, min(value), max(value),
        avg(value), count(*)
 FROM readings
-WHERE ts < :cutoff AND typeof(value) IN ('integer', 'real')
-GROUP BY series_id, bucket
+WHERE series_id = :sid AND ts < :cutoff AND typeof(value) IN ('integer', 'real')
+GROUP BY bucket
 ON CONFLICT(series_id, bucket) DO UPDATE SET
     min = min(readings_rollup.min, excluded.min),
     max = max(readings_rollup.max, excluded.max),
@@ -53,11 +53,18 @@ def apply_retention(
     bucket = policy.rollup_bucket_s
     # Align the raw cutoff to a bucket edge so a bucket is never half rolled up.
     raw_cutoff = (int((now - policy.raw_days * day) / bucket)) * bucket
+    rolled = raw_deleted = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
-        cur = conn.execute(_ROLLUP, {"b": bucket, "cutoff": raw_cutoff})
-        rolled = cur.rowcount
-        raw_deleted = conn.execute("DELETE FROM readings WHERE ts < ?", (raw_cutoff,)).rowcount
+        # Per series, so every statement is a range scan of the (series_id, ts) index rather
+        # than a scan of the whole table (which would cost seconds at every start on a Pi).
+        for (sid,) in conn.execute("SELECT id FROM series").fetchall():
+            rolled += conn.execute(
+                _ROLLUP, {"b": bucket, "cutoff": raw_cutoff, "sid": sid}
+            ).rowcount
+            raw_deleted += conn.execute(
+                "DELETE FROM readings WHERE series_id = ? AND ts < ?", (sid, raw_cutoff)
+            ).rowcount
         rollups_deleted = conn.execute(
             "DELETE FROM readings_rollup WHERE bucket < ?", (now - policy.rollup_days * day,)
         ).rowcount

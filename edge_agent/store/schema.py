@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from edge_agent.errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,12 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"store schema version {current} is newer than this agent understands "
             f"({SCHEMA_VERSION}); upgrade the agent rather than risk the data"
         )
+    if current == SCHEMA_VERSION:
+        return current
+    # Imported only when a migration runs: sqlite-utils pulls in numpy when it is installed,
+    # megabytes a running agent has no use for.
+    import sqlite_utils
+
     db = sqlite_utils.Database(conn)
     for m in MIGRATIONS:
         if m.version <= current:

@@ -129,7 +129,7 @@ class StoreWriter:
     async def flush(self) -> int:
         """Wait until everything queued before this call has committed; returns the commit count."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        await self.channel.put(_Barrier(fut))
+        self.channel.force(_Barrier(fut))
         return await fut
 
     async def accept(self, record: Reading | Event) -> None:
@@ -140,12 +140,12 @@ class StoreWriter:
     async def run_job(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run fn(conn) on the writer thread, in queue order (retention, migrations of data)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.channel.put(_Job(fn, fut))
+        self.channel.force(_Job(fn, fut))
         return await fut
 
     async def stop(self) -> None:
         """Commit everything queued, then end run()."""
-        await self.channel.put(_Stop())
+        self.channel.force(_Stop())
         await self._stopped.wait()
 
     # ---- the writer task ------------------------------------------------------------------
