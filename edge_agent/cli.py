@@ -86,24 +86,39 @@ def _api_get(socket_path: str, path: str) -> Any:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from edge_agent.store.reader import StoreReader
 
     try:
         cfg = _load(args.config)
     except ValidationError as exc:
         return _report_invalid(exc, args.config)
-    live = None
+    live: dict[str, Any] | None = None
+    devices: list[dict[str, Any]] = []
     if os.path.exists(cfg.api.socket):
         try:
             live = _api_get(cfg.api.socket, "/health")
             devices = _api_get(cfg.api.socket, "/devices")["devices"]
-        except Exception as exc:
+        except Exception as exc:  # any failure means "not running", and we say so
             print(f"agent API not answering ({exc}); showing the store only", file=sys.stderr)
             live = None
+    summary = None
+    store_error = None
+    try:
+        with StoreReader(cfg.storage.path) as r:
+            summary = r.summary()
+    except EdgeError as exc:
+        store_error = str(exc)
     if args.json:
-        out: dict[str, Any] = {"agent": live}
-        if live is not None:
-            out["devices"] = devices
+        out = {
+            "venue": {"id": cfg.venue.id, "name": cfg.venue.name},
+            "agent": live,
+            "devices": devices,
+            "store": dataclasses.asdict(summary) if summary else {"error": store_error},
+        }
+        print(json.dumps(out, indent=2))
+        return EXIT_OK
     print(f"Venue: {cfg.venue.name} ({cfg.venue.id})")
     if live is not None:
         print(
@@ -117,22 +132,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  {d['id']:<24} {state:<10} last seen {seen}  errors {d.get('errors', 0)}{err}")
     else:
         print("Agent: not running")
-    try:
-        with StoreReader(cfg.storage.path) as r:
-            s = r.summary()
-    except EdgeError as exc:
-        print(f"Store: {exc}")
-        return EXIT_OK if live is None else EXIT_FAILURE
-    newest = _fmt_ts(s.newest_reading) if s.newest_reading else "-"
+    if summary is None:
+        print(f"Store: {store_error}")
+        return EXIT_OK
+    newest = _fmt_ts(summary.newest_reading) if summary.newest_reading else "-"
     print(
-        f"Store: {s.path} ({s.size_bytes / 1e6:.1f} MB): {s.readings} readings in {s.series} "
-        f"series, {s.rollups} rollups, {s.events} events; newest reading {newest}"
+        f"Store: {summary.path} ({summary.size_bytes / 1e6:.1f} MB): {summary.readings} readings "
+        f"in {summary.series} series, {summary.rollups} rollups, {summary.events} events; "
+        f"newest reading {newest}"
     )
-    if args.json:
-        out["store"] = (
-            s.__dict__ if hasattr(s, "__dict__") else {f: getattr(s, f) for f in s.__slots__}
-        )
-        print(json.dumps(out, indent=2, default=str))
     return EXIT_OK
 
 
