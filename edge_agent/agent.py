@@ -7,16 +7,16 @@ import asyncio
 import functools
 import logging
 import os
-import random
 from typing import Any
 
-from drivers.modbus.backend import ModbusBackend, PymodbusBackend
-from drivers.modbus.coordinator import BusLock, ModbusCoordinator
+from drivers.base import DriverContext
+from drivers.registry import build_services
 from edge_agent import __version__
 from edge_agent.api import LocalApi
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.config.model import DeviceConfig, VenueConfig
+from edge_agent.commands import CommandRouter
+from edge_agent.config.model import VenueConfig
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Event, Severity
 from edge_agent.metrics import AgentMetrics
@@ -24,7 +24,6 @@ from edge_agent.store.retention import RetentionPolicy, apply_retention
 from edge_agent.store.writer import StoreWriter, WriterStats
 from edge_agent.supervisor import Service, Supervisor
 from firmware_profiles.loader import ProfileLibrary
-from firmware_profiles.schema import Profile
 
 log = logging.getLogger(__name__)
 
@@ -60,54 +59,11 @@ class Agent:
         self.api = LocalApi(self, on_ready=self.api_ready.set)
         self.started_at = self.clock.time()
         self._extra = extra_services or []
-        self._line_locks: dict[str, BusLock] = {}
-        self._rtu_backends: dict[str, ModbusBackend] = {}
-        self.coordinators: dict[str, ModbusCoordinator] = {}
+        self.drivers = DriverContext(config, self.bus, self.clock, self.health)
+        self.commands = CommandRouter(self.drivers, self.bus, self.clock)
 
     def _on_commit(self, stats: WriterStats, readings: int, events: int, seconds: float) -> None:
         self.metrics.on_commit(readings, events, seconds)
-
-    # ---- drivers ------------------------------------------------------------------------
-
-    def _backend_for(
-        self, dev: DeviceConfig, profile: Profile
-    ) -> tuple[ModbusBackend, BusLock | None]:
-        assert profile.modbus is not None
-        timeout = profile.modbus.timeout_s
-        if dev.host is not None:
-            return PymodbusBackend.tcp(dev.host, dev.port or 502, timeout), None
-        assert dev.bus is not None
-        bus = self.config.bus(dev.bus)
-        assert bus is not None
-        if dev.bus not in self._rtu_backends:
-            self._rtu_backends[dev.bus] = PymodbusBackend.rtu(
-                bus.port, bus.baudrate, bus.parity, bus.stopbits, bus.bytesize, bus.timeout_s
-            )
-            self._line_locks[dev.bus] = BusLock(bus.gap_s, self.clock)
-        return self._rtu_backends[dev.bus], self._line_locks[dev.bus]
-
-    def build_coordinators(self) -> list[ModbusCoordinator]:
-        out = []
-        for dev in self.config.devices:
-            if not dev.enabled:
-                continue
-            profile = self.library.get(dev.profile)
-            assert profile is not None  # the config loader guarantees it
-            backend, lock = self._backend_for(dev, profile)
-            health = self.health.register(dev.id, profile.transport)
-            coord = ModbusCoordinator(
-                dev,
-                profile,
-                backend,
-                self.bus,
-                self.clock,
-                health,
-                line_lock=lock,
-                rng=random.Random(hash(dev.id)),
-            )
-            self.coordinators[dev.id] = coord
-            out.append(coord)
-        return out
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -136,10 +92,13 @@ class Agent:
             Service("retention", self._retention_loop, restart=True),
             *self._extra,
         ]
-        drivers = [
-            Service(f"device:{c.device.id}", c.run, restart=True) for c in self.build_coordinators()
-        ]
-        return [store, support, drivers]
+        support.append(Service("command-router", self.commands.run, restart=True))
+        devices = []
+        for dev in self.config.devices:
+            profile = self.library.get(dev.profile)
+            assert profile is not None  # the config loader guarantees it
+            devices.append((dev, profile))
+        return [store, support, build_services(self.drivers, devices)]
 
     async def run(self, *, install_signals: bool = True) -> int:
         await self.writer.open()

@@ -221,15 +221,12 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     print(f"  {prof.description}")
     print(f"  source: {lib.sources[prof.id]}  verification: {prof.verification}")
     for pt in prof.points:
-        rw = " rw" if pt.writable else ""
-        scale = f" x{pt.scale:g}" if pt.scale != 1 else ""
-        print(
-            f"  {pt.name:<18} {pt.kind:<15} {pt.table} {pt.address} {pt.type}{scale} {pt.unit}{rw}"
-        )
-    if prof.modbus and prof.modbus.commands:
+        print(f"  {pt.name:<18} {pt.kind:<15} {pt.unit:<4} {getattr(pt, 'where', '')}")
+    commands = getattr(prof.section, "commands", ())
+    if commands:
         print("  commands:")
-        for c in prof.modbus.commands:
-            print(f"    {c.name}({c.point}: {c.min}..{c.max}) readback={c.readback}")
+        for c in commands:
+            print(f"    {c.name}: {getattr(c, 'description', '')}")
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import Issue, ValidationError
-from firmware_profiles.schema import BIT_TABLES, Profile
+from firmware_profiles.schema import Profile
 
 BUILTIN_DIR = Path(__file__).parent / "library"
 
@@ -33,39 +34,9 @@ def load_profile(file: str) -> Profile:
 
 
 def _cross_check(profile: Profile, dec: Decoder) -> None:
-    if profile.modbus is None:
-        return
-    section = profile.modbus
-    seen: dict[str, int] = {}
-    for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                ("modbus", "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
-        if p.table not in BIT_TABLES and p.width > section.max_registers_per_read:
-            dec.error(("modbus", "points", i, "type"), "wider than max_registers_per_read")
-    occupied: dict[tuple[str, int], str] = {}
-    for i, p in enumerate(section.points):
-        for a in range(p.address, p.address + p.width):
-            other = occupied.get((p.table, a))
-            if other is not None:
-                dec.error(
-                    ("modbus", "points", i, "address"),
-                    f"{p.table} register {a} is already used by point {other!r}",
-                )
-                break
-            occupied[(p.table, a)] = p.name
-    by_name = {p.name: p for p in section.points}
-    for i, c in enumerate(section.commands):
-        target = by_name.get(c.point)
-        if target is None:
-            dec.error(("modbus", "commands", i, "point"), f"no point named {c.point!r}")
-        elif not target.writable:
-            dec.error(("modbus", "commands", i, "point"), f"point {c.point!r} is not writable")
-        if c.min is not None and c.max is not None and c.min > c.max:
-            dec.error(("modbus", "commands", i, "min"), "min is greater than max")
+    """Checks that span several fields, done by the transport's own section module."""
+    module = importlib.import_module(f"firmware_profiles.sections.{profile.transport}")
+    module.check_section(profile.section, dec, (profile.transport,))
 
 
 @dataclass

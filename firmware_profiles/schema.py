@@ -1,114 +1,55 @@
-"""The shape of a device profile. A profile maps a device's registers (later: nodes, adverts,
-topics, serial frames) to semantic points and typed commands."""
+"""A device profile: identity, transport, and the section that maps the device to points.
+
+A profile file is data, not code: adding a device model is adding a file. The section's shape
+belongs to its transport (`firmware_profiles/sections/<transport>.py`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-IDENT = r"[a-z][a-z0-9_]*"
-SLUG = r"[a-z0-9][a-z0-9._-]*"
-IDENT_HINT = "lower-case letters, digits and _ starting with a letter"
-SLUG_HINT = "lower-case letters, digits, '.', '_' and '-'"
+from firmware_profiles.common import (
+    IDENT,
+    IDENT_HINT,
+    SLUG,
+    SLUG_HINT,
+    Order,
+    PointInfo,
+    PointKind,
+)
+from firmware_profiles.sections.ble import BleSection
+from firmware_profiles.sections.modbus import (
+    BIT_TABLES,
+    REGISTER_WIDTH,
+    ModbusCommand,
+    ModbusPoint,
+    ModbusSection,
+)
+from firmware_profiles.sections.mqtt import MqttSection
+from firmware_profiles.sections.opcua import OpcuaSection
+from firmware_profiles.sections.serial import SerialSection
 
-PointKind = Literal[
-    "temperature",
-    "setpoint",
-    "humidity",
-    "door_open",
-    "defrost_active",
-    "compressor_on",
-    "fan_on",
-    "alarm",
-    "running",
-    "weight",
-    "power",
-    "energy",
-    "voltage",
-    "current",
-    "frequency",
-    "power_factor",
-    "battery",
-    "rssi",
-    "volume",
-    "mode",
-    "duration",
-    "counter",
-    "state",
+__all__ = [
+    "BIT_TABLES",
+    "IDENT",
+    "IDENT_HINT",
+    "REGISTER_WIDTH",
+    "SLUG",
+    "SLUG_HINT",
+    "ModbusCommand",
+    "ModbusPoint",
+    "ModbusSection",
+    "Order",
+    "PointInfo",
+    "PointKind",
+    "Profile",
+    "Transport",
 ]
 
-Table = Literal["holding", "input", "coil", "discrete"]
-RegisterType = Literal["int16", "uint16", "int32", "uint32", "float32", "bool"]
-Order = Literal["big", "little"]
-
-REGISTER_WIDTH: dict[str, int] = {
-    "int16": 1,
-    "uint16": 1,
-    "int32": 2,
-    "uint32": 2,
-    "float32": 2,
-    "bool": 1,
-}
-BIT_TABLES = frozenset({"coil", "discrete"})
-
-
-@dataclass(frozen=True, slots=True)
-class ModbusPoint:
-    name: str = field(metadata={"pattern": IDENT, "pattern_hint": IDENT_HINT})
-    kind: PointKind
-    table: Table
-    address: int = field(metadata={"min": 0, "max": 65535})
-    type: RegisterType = "int16"
-    scale: float = 1.0
-    offset: float = 0.0
-    unit: str = ""
-    word_order: Order | None = None
-    writable: bool = False
-    description: str = ""
-
-    def __post_init__(self) -> None:
-        if self.table in BIT_TABLES and self.type != "bool":
-            raise ValueError(f"a {self.table} point must have type 'bool' (got {self.type!r})")
-        if self.table not in BIT_TABLES and self.type == "bool":
-            raise ValueError(
-                "type 'bool' is only for coil/discrete tables; "
-                "a register flag is a uint16 with kind 'state'"
-            )
-        if self.writable and self.table not in ("holding", "coil"):
-            raise ValueError(f"only holding registers and coils can be written, not {self.table}")
-        if self.address + REGISTER_WIDTH[self.type] - 1 > 65535:
-            raise ValueError("point runs past register 65535")
-
-    @property
-    def width(self) -> int:
-        return REGISTER_WIDTH[self.type]
-
-
-@dataclass(frozen=True, slots=True)
-class ModbusCommand:
-    """A typed write: the argument is range-checked, scaled like the point, then written."""
-
-    name: str = field(metadata={"pattern": IDENT, "pattern_hint": IDENT_HINT})
-    point: str
-    min: float | None = None
-    max: float | None = None
-    readback: bool = True
-    description: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ModbusSection:
-    points: tuple[ModbusPoint, ...] = field(metadata={"nonempty": True})
-    commands: tuple[ModbusCommand, ...] = ()
-    max_registers_per_read: int = field(default=32, metadata={"min": 1, "max": 125})
-    max_bits_per_read: int = field(default=64, metadata={"min": 1, "max": 2000})
-    max_gap: int = field(default=8, metadata={"min": 0, "max": 100})
-    byte_order: Order = "big"
-    word_order: Order = "big"
-    timeout_s: float = field(default=1.0, metadata={"min": 0.05, "max": 30})
-    min_write_interval_s: float = field(default=1.0, metadata={"min": 0, "max": 3600})
-    default_baudrate: int | None = None
-    default_parity: Literal["N", "E", "O"] | None = None
+Transport = Literal["modbus", "mqtt", "ble", "opcua", "serial"]
+TRANSPORTS: tuple[str, ...] = ("modbus", "mqtt", "ble", "opcua", "serial")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +57,31 @@ class Profile:
     id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
     vendor: str = field(metadata={"nonempty": True})
     model: str = field(metadata={"nonempty": True})
-    transport: Literal["modbus"]
+    transport: Transport
     firmware: str = "*"
     description: str = ""
     verification: Literal["mapped_unverified", "user_verified", "simulator_only"] = (
         "mapped_unverified"
     )
     modbus: ModbusSection | None = None
+    mqtt: MqttSection | None = None
+    ble: BleSection | None = None
+    opcua: OpcuaSection | None = None
+    serial: SerialSection | None = None
 
     def __post_init__(self) -> None:
-        if self.transport == "modbus" and self.modbus is None:
-            raise ValueError("a modbus profile needs a [modbus] table with its points")
+        if getattr(self, self.transport) is None:
+            raise ValueError(
+                f"a {self.transport} profile needs a [{self.transport}] table with its points"
+            )
+        others = [t for t in TRANSPORTS if t != self.transport and getattr(self, t) is not None]
+        if others:
+            raise ValueError(f"a {self.transport} profile cannot have a [{others[0]}] table")
 
     @property
-    def points(self) -> tuple[ModbusPoint, ...]:
-        return self.modbus.points if self.modbus is not None else ()
+    def section(self) -> Any:
+        return getattr(self, self.transport)
+
+    @property
+    def points(self) -> Sequence[PointInfo]:
+        return tuple(self.section.points)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import zoneinfo
 from pathlib import Path
 from typing import Any
 
+from edge_agent.config.device_checks import DeviceCheckContext
 from edge_agent.config.model import VenueConfig
 from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import Issue, ValidationError
@@ -77,8 +79,14 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
             )
         ports.setdefault(bus.port, i)
 
+    broker_ids: dict[str, int] = {}
+    for i, br in enumerate(cfg.brokers):
+        if br.id in broker_ids:
+            dec.error(("brokers", i, "id"), f"duplicate broker id {br.id!r}")
+        broker_ids.setdefault(br.id, i)
+
     dev_ids: dict[str, int] = {}
-    endpoints: dict[tuple[Any, ...], int] = {}
+    ctx = DeviceCheckContext(cfg, dec, bus_ids, broker_ids)
     for i, dev in enumerate(cfg.devices):
         if dev.id in dev_ids:
             dec.error(
@@ -93,44 +101,8 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
                 f"unknown profile {dev.profile!r}{library.suggest(dev.profile)}",
             )
             continue
-        if profile.transport == "modbus":
-            endpoint = _check_modbus_device(cfg, dec, i, bus_ids)
-            if endpoint is not None:
-                if endpoint in endpoints:
-                    dec.error(
-                        ("devices", i, "unit_id"),
-                        f"devices[{endpoints[endpoint]}] already uses this address and unit id",
-                    )
-                endpoints.setdefault(endpoint, i)
-
-
-def _check_modbus_device(
-    cfg: VenueConfig, dec: Decoder, i: int, bus_ids: dict[str, int]
-) -> tuple[Any, ...] | None:
-    dev = cfg.devices[i]
-    if (dev.bus is None) == (dev.host is None):
-        dec.error(
-            ("devices", i), "a Modbus device needs exactly one of 'bus' (RTU) or 'host' (TCP)"
-        )
-        return None
-    if dev.unit_id == 0:
-        dec.error(("devices", i, "unit_id"), "unit id 0 is broadcast; use 1-247")
-        return None
-    if dev.bus is not None:
-        if dev.bus not in bus_ids:
-            known = ", ".join(sorted(bus_ids)) or "none defined"
-            dec.error(("devices", i, "bus"), f"undefined bus {dev.bus!r} (buses: {known})")
-            return None
-        bus = cfg.buses[bus_ids[dev.bus]]
-        if bus.bytesize != 8:
-            dec.error(
-                ("buses", bus_ids[dev.bus], "bytesize"),
-                f"Modbus RTU needs 8 data bits (device {dev.id!r} uses this bus)",
-            )
-        if dev.port is not None:
-            dec.error(("devices", i, "port"), "'port' is for Modbus TCP; an RTU device has 'bus'")
-        return ("bus", dev.bus, dev.unit_id)
-    return ("tcp", dev.host, dev.port or 502, dev.unit_id)
+        module = importlib.import_module(f"edge_agent.config.device_checks.{profile.transport}")
+        module.check_device(ctx, i, dev, profile)
 
 
 def _resolve_paths(cfg: VenueConfig, base: Path, file: str) -> VenueConfig:

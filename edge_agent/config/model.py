@@ -95,6 +95,29 @@ class BusConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """An MQTT broker the box subscribes to (usually Mosquitto on the box or the venue LAN)."""
+
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    host: str = "127.0.0.1"
+    port: int = field(default=1883, metadata={"min": 1, "max": 65535})
+    tls: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    # The password is read from this file (mode 0600), never written into the venue config.
+    password_file: str | None = None
+    client_id: str | None = None
+    keepalive_s: int = field(default=30, metadata={"min": 5, "max": 3600})
+
+
+@dataclass(frozen=True, slots=True)
+class BleSection:
+    adapter: str = "hci0"
+    # Restart the scan when no advertisement arrived for this long (a stuck adapter).
+    watchdog_s: float = field(default=120.0, metadata={"min": 5, "max": 3600})
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceConfig:
     id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
     profile: str = field(metadata={"nonempty": True})
@@ -104,7 +127,11 @@ class DeviceConfig:
     host: str | None = None
     port: int | None = field(default=None, metadata={"min": 1, "max": 65535})
     unit_id: int = field(default=1, metadata={"min": 0, "max": 247})
+    # Transport-specific addressing: a BLE MAC, an MQTT device id/topic, an OPC-UA endpoint URL.
     address: str | None = None
+    broker: str | None = None
+    security: Literal["none", "sign", "sign_and_encrypt"] = "none"
+    bindkey: str | None = None
     poll_interval_s: float = field(default=5.0, metadata={"min": 0.05, "max": 86400})
     enabled: bool = True
 
@@ -121,6 +148,8 @@ class VenueConfig:
     cloud: CloudSection | None = None
     profiles: ProfilesSection = ProfilesSection()
     buses: tuple[BusConfig, ...] = ()
+    brokers: tuple[BrokerConfig, ...] = ()
+    ble: BleSection = BleSection()
     devices: tuple[DeviceConfig, ...] = ()
     source: str = ""
 
@@ -129,3 +158,6 @@ class VenueConfig:
 
     def bus(self, bus_id: str) -> BusConfig | None:
         return next((b for b in self.buses if b.id == bus_id), None)
+
+    def broker(self, broker_id: str) -> BrokerConfig | None:
+        return next((b for b in self.brokers if b.id == broker_id), None)

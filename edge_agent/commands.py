@@ -1,0 +1,88 @@
+"""The command bus's far end: commands from rules, the UI or the cloud reach their device's
+driver, in order per device, unless they expired on the way; every outcome becomes an event
+(so every write is on record, with its origin)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from drivers.base import CommandResult, DriverContext
+from edge_agent.bus import Bus, Overflow
+from edge_agent.clock import Clock
+from edge_agent.messages import Command, Event, Severity
+
+log = logging.getLogger(__name__)
+
+
+class CommandRouter:
+    def __init__(self, ctx: DriverContext, bus: Bus, clock: Clock) -> None:
+        self.ctx = ctx
+        self.bus = bus
+        self.clock = clock
+        # Commands are few and each matters: block the sender rather than drop one.
+        self.sub = bus.subscribe("commands", (Command,), 1000, Overflow.BLOCK)
+        self._queues: dict[str, asyncio.Queue[Command]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+
+    async def run(self) -> None:
+        try:
+            while True:
+                for cmd in await self.sub.channel.get_batch(100):
+                    self._enqueue(cmd)
+        finally:
+            for t in self._workers.values():
+                t.cancel()
+
+    def _enqueue(self, cmd: Command) -> None:
+        q = self._queues.get(cmd.device_id)
+        if q is None:
+            q = self._queues[cmd.device_id] = asyncio.Queue()
+            # One worker per device keeps that device's commands in order without letting a
+            # slow device delay another's.
+            self._workers[cmd.device_id] = asyncio.create_task(
+                self._worker(q), name=f"commands:{cmd.device_id}"
+            )
+        q.put_nowait(cmd)
+
+    async def _worker(self, q: asyncio.Queue[Command]) -> None:
+        while True:
+            cmd = await q.get()
+            await self._publish(cmd, await self.execute(cmd))
+
+    async def execute(self, cmd: Command) -> CommandResult:
+        now = self.clock.time()
+        if now > cmd.expires_at:
+            return CommandResult(False, error=f"expired {now - cmd.expires_at:.1f} s before it ran")
+        handler = self.ctx.commanders.get(cmd.device_id)
+        if handler is None:
+            return CommandResult(False, error=f"no driver accepts commands for {cmd.device_id!r}")
+        return await handler.execute(cmd)
+
+    async def _publish(self, cmd: Command, result: CommandResult) -> None:
+        if not result.ok:
+            log.warning(
+                "%s: command %s (%s) failed: %s",
+                cmd.device_id,
+                cmd.name,
+                cmd.command_id,
+                result.error,
+            )
+        await self.bus.publish(
+            Event(
+                "command.result",
+                self.clock.time(),
+                cmd.device_id,
+                Severity.INFO if result.ok else Severity.WARNING,
+                f"{cmd.name} {'done' if result.ok else 'failed'}",
+                {
+                    "command_id": cmd.command_id,
+                    "command": cmd.name,
+                    "args": cmd.args,
+                    "origin": cmd.origin,
+                    "ok": result.ok,
+                    "value": result.value,
+                    "error": result.error,
+                },
+            )
+        )

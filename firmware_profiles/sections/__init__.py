@@ -1,0 +1,1 @@
+"""One module per transport: the section a profile of that transport carries."""
