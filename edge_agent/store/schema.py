@@ -70,7 +70,16 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _v1_initial),)
+def _all_migrations() -> tuple[Migration, ...]:
+    # Each area owns its migrations module; versions are unique and applied in order.
+    from edge_agent.store import migrations_rules, migrations_sync
+
+    found: tuple[Migration, ...] = (Migration(1, "initial schema", _v1_initial),)
+    found += migrations_rules.MIGRATIONS + migrations_sync.MIGRATIONS
+    return tuple(sorted(found, key=lambda m: m.version))
+
+
+MIGRATIONS: tuple[Migration, ...] = _all_migrations()
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 

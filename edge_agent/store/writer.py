@@ -28,6 +28,8 @@ from edge_agent.store.schema import connect, migrate
 log = logging.getLogger(__name__)
 
 Synchronous = Literal["full", "normal"]
+# Called on the writer thread inside every batch's transaction with the batch's records.
+InTransactionHook = Callable[[sqlite3.Connection, list[Reading | Event]], None]
 
 
 @dataclass(eq=False)
@@ -83,6 +85,7 @@ class StoreWriter:
         telemetry_sync: Synchronous = "full",
         clock: Clock | None = None,
         on_commit: Callable[[WriterStats, int, int, float], None] | None = None,
+        in_transaction: InTransactionHook | None = None,
     ) -> None:
         self.path = path
         self.channel: Channel[Any] = Channel(capacity)
@@ -91,6 +94,7 @@ class StoreWriter:
         self.clock = clock or SystemClock()
         self.stats = WriterStats()
         self._on_commit = on_commit
+        self.in_transaction = in_transaction
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._conn: sqlite3.Connection | None = None
         self._series: dict[tuple[str, str], int] = {}
@@ -142,6 +146,28 @@ class StoreWriter:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.channel.force(_Job(fn, fut))
         return await fut
+
+    async def transact(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run fn(conn) in its own transaction with synchronous=FULL, in queue order.
+
+        For critical records (alarms, HACCP records, audit entries): when this returns, the
+        transaction has committed and been fsynced. An exception rolls it back and is raised.
+        """
+
+        def job(conn: sqlite3.Connection) -> Any:
+            if self._sync_mode != "FULL":
+                conn.execute("PRAGMA synchronous=FULL")
+                self._sync_mode = "FULL"
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return await self.run_job(job)
 
     async def stop(self) -> None:
         """Commit everything queued, then end run()."""
@@ -258,6 +284,10 @@ class StoreWriter:
                 conn.executemany(_UPSERT_LATEST, latest.values())
             if events:
                 conn.executemany(_INSERT_EVENT, events)
+            if self.in_transaction is not None:
+                # e.g. the sync outbox: records enter it in the same transaction that accepts
+                # them, so a crash can never leave one without the other.
+                self.in_transaction(conn, [b for b in batch if type(b) in (Reading, Event)])
             conn.execute("COMMIT")
         except _NothingToWrite:
             pass
