@@ -7,7 +7,10 @@ import asyncio
 import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
+
+from aiohttp import web
 
 from drivers.base import DriverContext
 from drivers.registry import build_services
@@ -59,6 +62,8 @@ class Agent:
         self.api = LocalApi(self, on_ready=self.api_ready.set)
         self.started_at = self.clock.time()
         self._extra = extra_services or []
+        # Other areas (rules, sync) add their routes to the local API here.
+        self.api_extensions: list[Callable[[web.Application], None]] = []
         self.drivers = DriverContext(config, self.bus, self.clock, self.health)
         self.commands = CommandRouter(self.drivers, self.bus, self.clock)
 

@@ -71,6 +71,8 @@ def build_app(agent: Agent) -> web.Application:
     app.router.add_get("/readings/latest", latest)
     app.router.add_get("/metrics", metrics)
     app.on_cleanup.append(close_reader)
+    for extend in agent.api_extensions:
+        extend(app)
     return app
 
 
