@@ -230,6 +230,117 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _unit_range(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    if not out or min(out) < 1 or max(out) > 247:
+        raise argparse.ArgumentTypeError("unit ids are 1-247, e.g. 1-32 or 1,5,9")
+    return out
+
+
+async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
+    import importlib
+
+    found: list[dict[str, Any]] = []
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    async def run(transport: str, what: str, fn: str, *call: Any) -> None:
+        try:
+            module = importlib.import_module(f"drivers.{transport}.discovery")
+        except ImportError:
+            say(f"{what}: {transport} discovery is not available in this build")
+            return
+        say(f"{what}: scanning…")
+        try:
+            result = await getattr(module, fn)(*call)
+        except EdgeError as exc:
+            say(f"{what}: failed: {exc}")
+            return
+        items = [result] if isinstance(result, dict) else list(result or [])
+        say(f"{what}: {len(items)} device(s) recognised")
+        found.extend(items)
+
+    for target in args.modbus_tcp or ():
+        host, _, port = target.partition(":")
+        await run(
+            "modbus", f"Modbus TCP {target}", "discover_tcp", host, int(port or 502), args.units
+        )
+    for bus_id in args.modbus_bus or ():
+        bus = cfg.bus(bus_id) if cfg else None
+        if bus is None:
+            say(f"Modbus RTU: no bus {bus_id!r} in the config")
+            continue
+        await run("modbus", f"Modbus RTU {bus_id}", "discover_rtu", bus, args.units)
+    if args.ble:
+        adapter = cfg.ble.adapter if cfg else "hci0"
+        await run("ble", f"BLE {adapter}", "discover", adapter, args.seconds)
+    for broker_id in args.mqtt or ():
+        broker = cfg.broker(broker_id) if cfg else None
+        if broker is None:
+            say(f"MQTT: no broker {broker_id!r} in the config")
+            continue
+        await run("mqtt", f"MQTT {broker_id}", "discover", broker, args.seconds)
+    for url in args.opcua or ():
+        await run("opcua", f"OPC-UA {url}", "discover", url)
+    for port in args.serial or ():
+        await run("serial", f"serial {port}", "probe", port)
+    return found
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from edge_agent.discovery import merge_proposals
+
+    cfg = None
+    if args.config and os.path.exists(args.config):
+        try:
+            cfg = _load(args.config)
+        except ValidationError as exc:
+            return _report_invalid(exc, args.config)
+    if not any((args.modbus_tcp, args.modbus_bus, args.ble, args.mqtt, args.opcua, args.serial)):
+        print(
+            "nothing to scan: give --modbus-tcp, --modbus-bus, --ble, --mqtt, --opcua or --serial",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    found = asyncio.run(_discover(args, cfg))
+    for p in found:
+        where = ", ".join(
+            f"{k}={p[k]}"
+            for k in ("host", "port", "bus", "unit_id", "address", "broker")
+            if p.get(k) is not None
+        )
+        print(f"  {p.get('id', '?'):<24} {p.get('profile', '?'):<22} {where}")
+    if args.write is None:
+        if found:
+            print("(add --write FILE to merge these into a venue config)")
+        return EXIT_OK
+    existing = ""
+    if os.path.exists(args.write):
+        with open(args.write, encoding="utf-8") as fh:
+            existing = fh.read()
+    text, added = merge_proposals(existing, found)
+    if not added:
+        print(f"{args.write}: nothing new to add")
+        return EXIT_OK
+    from edge_agent.config.loader import load_config_text
+
+    try:
+        load_config_text(text, args.write)
+    except ValidationError as exc:
+        _report_invalid(exc, f"{args.write} (after merging; not written)")
+        return EXIT_INVALID
+    tmp = args.write + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, args.write)
+    print(f"{args.write}: added {', '.join(added)}")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
     from edge_agent.logging_setup import setup_logging
@@ -310,6 +421,43 @@ def build_parser() -> argparse.ArgumentParser:
     pc = psub.add_parser("check", help="validate profile files")
     pc.add_argument("files", nargs="+")
     pr.set_defaults(func=cmd_profiles)
+
+    dv = sub.add_parser("discover", help="find devices and propose venue-config entries")
+    dv.add_argument(
+        "--config",
+        "-c",
+        default=None,
+        help="venue config (for bus/broker definitions and the BLE adapter)",
+    )
+    dv.add_argument("--modbus-tcp", action="append", metavar="HOST[:PORT]")
+    dv.add_argument(
+        "--modbus-bus",
+        action="append",
+        metavar="BUS_ID",
+        help="scan an RS-485 bus defined in the config",
+    )
+    dv.add_argument(
+        "--units",
+        type=_unit_range,
+        default=list(range(1, 33)),
+        help="Modbus unit ids to try (default 1-32)",
+    )
+    dv.add_argument("--ble", action="store_true", help="listen for BLE sensors")
+    dv.add_argument(
+        "--mqtt",
+        action="append",
+        metavar="BROKER_ID",
+        help="listen for Shelly/Tasmota/Zigbee2MQTT announcements",
+    )
+    dv.add_argument("--opcua", action="append", metavar="URL", help="browse an OPC-UA server")
+    dv.add_argument("--serial", action="append", metavar="PORT", help="probe for a scale")
+    dv.add_argument("--seconds", type=float, default=10.0, help="listening time for BLE/MQTT")
+    dv.add_argument(
+        "--write",
+        metavar="FILE",
+        help="merge new devices into this venue config (existing entries untouched)",
+    )
+    dv.set_defaults(func=cmd_discover)
 
     d = sub.add_parser("demo", help="a simulated venue, the agent, and live readings")
     d.add_argument("--dir", default="demo-venue", help="where the demo config and store go")
