@@ -132,6 +132,8 @@ class DeviceConfig:
     broker: str | None = None
     security: Literal["none", "sign", "sign_and_encrypt"] = "none"
     bindkey: str | None = None
+    # Per-device overrides of profile parameters (e.g. keg_tare_kg, density_kg_per_l).
+    params: dict[str, float] = field(default_factory=dict)
     poll_interval_s: float = field(default=5.0, metadata={"min": 0.05, "max": 86400})
     enabled: bool = True
 
