@@ -98,12 +98,21 @@ class Agent:
             *self._extra,
         ]
         support.append(Service("command-router", self.commands.run, restart=True))
+        support += self._optional_services()
         devices = []
         for dev in self.config.devices:
             profile = self.library.get(dev.profile)
             assert profile is not None  # the config loader guarantees it
             devices.append((dev, profile))
         return [store, support, build_services(self.drivers, devices)]
+
+    def _optional_services(self) -> list[Service]:
+        """Areas that add themselves when configured: cloud sync (once provisioned)."""
+        from cloud_sync import service as sync
+
+        services = sync.build_sync_services(self)
+        self.api_extensions.append(lambda app: sync.add_routes(app, self))
+        return services
 
     async def run(self, *, install_signals: bool = True) -> int:
         await self.writer.open()

@@ -472,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     logging_opts(d)
     d.set_defaults(func=cmd_demo)
 
+    from cloud_sync.cli import add_commands as add_sync_commands
+
+    add_sync_commands(sub)
+
     sm = sub.add_parser("simulate", help="serve simulated Modbus fridges until interrupted")
     sm.add_argument("--count", type=int, default=1)
     sm.add_argument("--base-port", type=int, default=15020)

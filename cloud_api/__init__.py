@@ -1,0 +1,1 @@
+"""The cloud service: enrolment, idempotent ingest, fleet status and signed downlink documents."""

@@ -1,0 +1,212 @@
+"""The aiohttp application: enrolment, ingest, box status and downlink, queries, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from cloud_api.openapi import OPENAPI
+from cloud_api.store import CloudStore, Refused
+from cloud_sync import crypto
+from cloud_sync.signing import request_message
+
+T = TypeVar("T")
+MAX_ENVELOPE = 32 * 1024 * 1024
+CLOCK_SKEW_S = 300.0
+STORE: web.AppKey[CloudStore] = web.AppKey("store", CloudStore)
+
+
+def build_app(store: CloudStore, admin_token: str) -> web.Application:
+    app = web.Application(client_max_size=MAX_ENVELOPE)
+    app[STORE] = store
+    # One worker thread: the embedded SQLite sees a single writer, requests queue in order.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="cloud-db")
+
+    async def run(fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def remote(request: web.Request) -> str:
+        return request.remote or "?"
+
+    def refused(exc: Refused) -> web.Response:
+        return web.json_response({"error": exc.message}, status=exc.status)
+
+    def admin(
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            got = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(got.encode(), f"Bearer {admin_token}".encode()):
+                return web.json_response({"error": "admin token required"}, status=401)
+            return await handler(request)
+
+        return wrapped
+
+    async def authenticated_box(request: web.Request, body: bytes) -> str:
+        box_id = request.match_info["box"]
+        ts = request.headers.get("X-Box-Time", "")
+        sig = request.headers.get("X-Box-Signature", "")
+        box = await run(store.box, box_id)
+        if box is None:
+            await run(store.security, "unknown_box", box_id, remote(request), request.path)
+            raise Refused(403, "unknown box")
+        try:
+            fresh = abs(float(ts) - store.now()) <= CLOCK_SKEW_S
+            ok = crypto.verify(
+                box.sign_pub,
+                crypto.unb64(sig),
+                request_message(request.method, request.path_qs, ts, body),
+            )
+        except ValueError:
+            fresh = ok = False
+        if not (ok and fresh):
+            await run(
+                store.security, "bad_request_signature", box_id, remote(request), request.path
+            )
+            raise Refused(401, "request signature invalid or stale")
+        return box_id
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    async def enrol(request: web.Request) -> web.Response:
+        try:
+            req = await request.json()
+            if not isinstance(req, dict):
+                raise Refused(400, "enrolment request must be a JSON object")
+            return web.json_response(await run(store.enrol, req, remote(request)))
+        except json.JSONDecodeError:
+            return web.json_response({"error": "malformed JSON"}, status=400)
+        except Refused as exc:
+            return refused(exc)
+
+    async def ingest(request: web.Request) -> web.Response:
+        blob = await request.read()
+        try:
+            return web.json_response(await run(store.ingest, blob, remote(request)))
+        except Refused as exc:
+            return refused(exc)
+
+    async def box_status(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            box_id = await authenticated_box(request, body)
+            await run(store.report_status, box_id, json.loads(body))
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"ok": True})
+
+    async def box_documents(request: web.Request) -> web.Response:
+        try:
+            box_id = await authenticated_box(request, b"")
+        except Refused as exc:
+            return refused(exc)
+        box = await run(store.box, box_id)
+        assert box is not None
+        return web.json_response(await run(store.latest_documents, box.venue_id))
+
+    async def box_report(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            box_id = await authenticated_box(request, body)
+            await run(store.deploy_report, box_id, json.loads(body))
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"ok": True})
+
+    def _limit(request: web.Request) -> int:
+        try:
+            return max(1, min(100_000, int(request.query.get("limit", "1000"))))
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text="limit must be an integer") from exc
+
+    async def readings(request: web.Request) -> web.Response:
+        q = request.query
+        rows = await run(
+            lambda: store.venue_records(
+                request.match_info["venue"],
+                ["telemetry", "bulk"],
+                device=q.get("device"),
+                point=q.get("point"),
+                limit=_limit(request),
+            )
+        )
+        return web.json_response(rows)
+
+    async def events(request: web.Request) -> web.Response:
+        stream = request.query.get("stream", "events")
+        if stream not in ("events", "alarms", "haccp", "audit", "loss"):
+            return web.json_response({"error": f"unknown stream {stream!r}"}, status=400)
+        rows = await run(
+            lambda: store.venue_records(
+                request.match_info["venue"], [stream], limit=_limit(request)
+            )
+        )
+        return web.json_response(rows)
+
+    async def losses(request: web.Request) -> web.Response:
+        return web.json_response(await run(store.losses, request.match_info["venue"]))
+
+    async def fleet(_: web.Request) -> web.Response:
+        return web.json_response(await run(store.fleet))
+
+    async def security(_: web.Request) -> web.Response:
+        return web.json_response(await run(store.security_log))
+
+    async def claims(request: web.Request) -> web.Response:
+        req = await request.json()
+        try:
+            code = await run(
+                store.create_claim,
+                str(req["tenant"]),
+                str(req["venue"]),
+                float(req.get("ttl_s", 7 * 86400)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return web.json_response({"error": "tenant and venue required"}, status=400)
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"claim": code}, status=201)
+
+    async def publish(request: web.Request) -> web.Response:
+        req = await request.json()
+        try:
+            doc = await run(store.publish, str(req["venue"]), str(req["kind"]), str(req["body"]))
+        except (KeyError, TypeError):
+            return web.json_response({"error": "venue, kind and body required"}, status=400)
+        return web.json_response(doc, status=201)
+
+    async def reports(request: web.Request) -> web.Response:
+        return web.json_response(await run(store.deploy_reports, request.match_info["box"]))
+
+    async def close(_: web.Application) -> None:
+        pool.shutdown(wait=True)
+
+    r = app.router
+    r.add_get("/openapi.json", openapi)
+    r.add_post("/v1/enrol", enrol)
+    r.add_post("/v1/ingest", ingest)
+    r.add_post("/v1/boxes/{box}/status", box_status)
+    r.add_get("/v1/boxes/{box}/documents", box_documents)
+    r.add_post("/v1/boxes/{box}/reports", box_report)
+    r.add_get("/v1/boxes/{box}/reports", admin(reports))
+    r.add_get("/v1/venues/{venue}/readings", admin(readings))
+    r.add_get("/v1/venues/{venue}/events", admin(events))
+    r.add_get("/v1/venues/{venue}/losses", admin(losses))
+    r.add_get("/v1/fleet", admin(fleet))
+    r.add_get("/v1/security-events", admin(security))
+    r.add_post("/v1/claims", admin(claims))
+    r.add_post("/v1/documents", admin(publish))
+    app.on_cleanup.append(close)
+    return app
+
+
+def default_clock() -> float:
+    return time.time()

@@ -1,0 +1,129 @@
+"""`beerflow-cloud`: run the cloud service, issue claim codes, publish signed documents."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+
+DEFAULT_DATA = os.environ.get("BEERFLOW_CLOUD_DATA", "/var/lib/beerflow-cloud")
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    return args.db or f"sqlite:///{os.path.join(args.data, 'cloud.db')}"
+
+
+def open_store(data: str, db_url: str) -> object:
+    from cloud_api.db import make_engine
+    from cloud_api.keys import load_or_create
+    from cloud_api.store import CloudStore
+
+    os.makedirs(data, mode=0o700, exist_ok=True)
+    return CloudStore(make_engine(db_url), load_or_create(os.path.join(data, "keys.json")))
+
+
+def admin_token(data: str) -> str:
+    path = os.path.join(data, "admin.token")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    with open(path, encoding="utf-8") as f:
+        return f.read().strip()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from cloud_api.app import build_app
+    from cloud_api.store import CloudStore
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    app = build_app(store, admin_token(args.data))
+    web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+def cmd_claim_create(args: argparse.Namespace) -> int:
+    from cloud_api.store import CloudStore, Refused
+
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    try:
+        code = store.create_claim(args.tenant, args.venue, args.ttl_hours * 3600)
+    except Refused as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(code)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from cloud_api.store import CloudStore
+
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    with open(args.file, encoding="utf-8") as f:
+        body = f.read()
+    doc = store.publish(args.venue, args.kind, body)
+    print(f"published {args.kind} version {doc['version']} for venue {args.venue}")
+    return 0
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from cloud_api.store import CloudStore
+
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    print(json.dumps(store.fleet(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="beerflow-cloud", description=__doc__)
+    p.add_argument("--data", default=DEFAULT_DATA, help="data directory (keys, admin token)")
+    p.add_argument(
+        "--db",
+        default=None,
+        help="SQLAlchemy URL (default: SQLite in the data directory; "
+        "postgresql+psycopg://… in production)",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("serve", help="run the HTTP service")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8600)
+    s.add_argument("--log-level", default="INFO")
+    s.set_defaults(func=cmd_serve)
+    c = sub.add_parser("claim", help="claim codes for enrolling boxes")
+    csub = c.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cc = csub.add_parser("create", help="issue a one-time, expiring claim code for a venue")
+    cc.add_argument("--tenant", required=True)
+    cc.add_argument("--venue", required=True)
+    cc.add_argument("--ttl-hours", type=float, default=72.0)
+    cc.set_defaults(func=cmd_claim_create)
+    pb = sub.add_parser("publish", help="publish a signed, versioned document for a venue")
+    pb.add_argument("--venue", required=True)
+    pb.add_argument("--kind", required=True, choices=("config", "rules", "profiles"))
+    pb.add_argument("file")
+    pb.set_defaults(func=cmd_publish)
+    f = sub.add_parser("fleet", help="every box: online, last seen, backlog, versions")
+    f.set_defaults(func=cmd_fleet)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

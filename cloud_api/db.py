@@ -1,0 +1,166 @@
+"""Cloud storage through SQLAlchemy Core: SQLite embedded by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+metadata = sa.MetaData()
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+)
+venues = sa.Table(
+    "venues",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), sa.ForeignKey("tenants.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, default=""),
+)
+boxes = sa.Table(
+    "boxes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("venue_id", sa.String(64), sa.ForeignKey("venues.id"), nullable=False),
+    sa.Column("sign_pub", sa.String(64), nullable=False),
+    sa.Column("kx_pub", sa.String(64), nullable=False),
+    sa.Column("enrolled_at", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float),
+    sa.Column("agent_version", sa.String(64), nullable=False, default=""),
+    sa.Column("config_version", sa.Integer, nullable=False, default=0),
+    sa.Column("status", sa.Text, nullable=False, default="{}"),
+)
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("venue_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(128), primary_key=True),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+)
+claims = sa.Table(
+    "claims",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("venue_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("used_at", sa.Float),
+    sa.Column("used_by", sa.String(64)),
+)
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("venue_id", sa.String(64), nullable=False),
+    sa.Column("box_ts", sa.Float, nullable=False),  # the box's clock
+    sa.Column("received_at", sa.Float, nullable=False),  # the cloud's clock
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("device_id", sa.String(128)),
+    sa.Column("point", sa.String(128)),
+    sa.Column("kind", sa.String(128)),
+    sa.Column("body", sa.Text, nullable=False),
+)
+sa.Index("records_venue_stream", records.c.venue_id, records.c.stream, records.c.box_ts)
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+losses = sa.Table(
+    "losses",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("stream", sa.String(32), primary_key=True),
+    sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("last", sa.BigInteger, nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+envelopes = sa.Table(
+    "envelopes",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("envelope_id", sa.String(32), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+)
+security_events = sa.Table(
+    "security_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("box_id", sa.String(64)),
+    sa.Column("remote", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+)
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("venue_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("document", sa.Text, nullable=False),  # the signed JSON, verbatim
+    sa.Column("published_at", sa.Float, nullable=False),
+)
+deploy_reports = sa.Table(
+    "deploy_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("box_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Column("at", sa.Float, nullable=False),
+)
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the engine's dialect: the idempotence of ingest."""
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def upsert(engine: sa.Engine, table: sa.Table, keys: list[str], values: dict[str, Any]) -> Any:
+    if engine.dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(**values)
+        return pg.on_conflict_do_update(
+            index_elements=keys, set_={k: pg.excluded[k] for k in values if k not in keys}
+        )
+    lite = sqlite.insert(table).values(**values)
+    return lite.on_conflict_do_update(
+        index_elements=keys, set_={k: lite.excluded[k] for k in values if k not in keys}
+    )

@@ -1,0 +1,531 @@
+"""The cloud's business logic over the database: claims, enrolment, idempotent ingest, queries.
+
+Everything here is synchronous and runs on one worker thread of the aiohttp app, so the
+embedded SQLite sees one writer; PostgreSQL would take more but does not need to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from cloud_api import db
+from cloud_api.keys import CloudKeys
+from cloud_sync import crypto
+from cloud_sync.envelope import EnvelopeHeader, SyncRecord, open_body, read_header
+from cloud_sync.errors import EnvelopeError
+from cloud_sync.signing import canonical
+
+log = logging.getLogger("cloud_api.security")
+
+
+class Refused(Exception):
+    """A request refused on purpose; status is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class BoxRow:
+    id: str
+    tenant_id: str
+    venue_id: str
+    sign_pub: bytes
+    kx_pub: bytes
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class CloudStore:
+    def __init__(
+        self, engine: sa.Engine, keys: CloudKeys, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.engine = engine
+        self.keys = keys
+        self.now = clock
+        self._boxes: dict[str, BoxRow] = {}
+        self._keys: dict[tuple[str, int], bytes] = {}
+        self._ins_records = db.insert_ignore(engine, db.records)
+        self._ins_losses = db.insert_ignore(engine, db.losses)
+
+    # ---- tenants, venues, claims -------------------------------------------------------
+
+    def ensure_venue(self, tenant: str, venue: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(db.insert_ignore(self.engine, db.tenants), [{"id": tenant, "name": tenant}])
+            row = c.execute(sa.select(db.venues.c.tenant_id).where(db.venues.c.id == venue)).first()
+            if row is None:
+                c.execute(db.venues.insert(), [{"id": venue, "tenant_id": tenant, "name": venue}])
+            elif row[0] != tenant:
+                raise Refused(409, f"venue {venue!r} belongs to another tenant")
+
+    def create_claim(self, tenant: str, venue: str, ttl_s: float = 7 * 86400) -> str:
+        self.ensure_venue(tenant, venue)
+        # 16 characters from a 32-letter alphabet: 80 bits, easy to type on a box's console.
+        alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        raw = "".join(secrets.choice(alphabet) for _ in range(16))
+        code = "-".join(raw[i : i + 4] for i in range(0, 16, 4))
+        now = self.now()
+        with self.engine.begin() as c:
+            c.execute(
+                db.claims.insert(),
+                [
+                    {
+                        "code_hash": _hash_code(code),
+                        "tenant_id": tenant,
+                        "venue_id": venue,
+                        "created_at": now,
+                        "expires_at": now + ttl_s,
+                    }
+                ],
+            )
+        return code
+
+    def enrol(self, req: dict[str, Any], remote: str) -> dict[str, Any]:
+        try:
+            claim = str(req["claim"])
+            sign_pub = crypto.unb64(str(req["box_sign_pub"]))
+            kx_pub = crypto.unb64(str(req["box_kx_pub"]))
+            box_id = str(req["box_id"])
+            venue = str(req["venue"])
+            sig = crypto.unb64(str(req["sig"]))
+        except (KeyError, ValueError) as exc:
+            raise Refused(400, f"malformed enrolment request: {exc}") from exc
+        signed = {k: v for k, v in req.items() if k != "sig"}
+        if not crypto.verify(sign_pub, sig, canonical(signed)):
+            self.security("enrol_bad_signature", box_id, remote, "proof of key possession failed")
+            raise Refused(401, "enrolment request not signed by the box key it presents")
+        if box_id != "box-" + crypto.fingerprint(sign_pub):
+            raise Refused(400, "box id does not match its signing key")
+        now = self.now()
+        with self.engine.begin() as c:
+            row = (
+                c.execute(sa.select(db.claims).where(db.claims.c.code_hash == _hash_code(claim)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                self.security("enrol_unknown_claim", box_id, remote, "")
+                raise Refused(403, "claim code unknown: check it, or create a new one")
+            if row["used_at"] is not None:
+                if row["used_by"] == box_id:  # the same box retrying after a lost answer
+                    return self._enrol_answer(box_id, row["tenant_id"], row["venue_id"])
+                self.security("enrol_used_claim", box_id, remote, "")
+                raise Refused(409, "claim code already used: create a new one for this box")
+            if row["expires_at"] < now:
+                raise Refused(410, "claim code expired: create a new one")
+            if row["venue_id"] != venue:
+                raise Refused(
+                    403,
+                    f"claim code is for venue {row['venue_id']!r}, "
+                    f"this box is configured for {venue!r}",
+                )
+            c.execute(
+                db.claims.update()
+                .where(db.claims.c.code_hash == row["code_hash"])
+                .values(used_at=now, used_by=box_id)
+            )
+            c.execute(
+                db.boxes.insert(),
+                [
+                    {
+                        "id": box_id,
+                        "tenant_id": row["tenant_id"],
+                        "venue_id": row["venue_id"],
+                        "sign_pub": crypto.b64(sign_pub),
+                        "kx_pub": crypto.b64(kx_pub),
+                        "enrolled_at": now,
+                        "agent_version": str(req.get("agent_version", "")),
+                        "config_version": 0,
+                        "status": "{}",
+                    }
+                ],
+            )
+        return self._enrol_answer(box_id, row["tenant_id"], row["venue_id"])
+
+    def _enrol_answer(self, box_id: str, tenant: str, venue: str) -> dict[str, Any]:
+        ans = {
+            "box_id": box_id,
+            "tenant": tenant,
+            "venue": venue,
+            "cloud_sign_pub": self.keys.sign_pub,
+            "cloud_kx_pub": self.keys.kx_pub,
+        }
+        return {**ans, "sig": crypto.b64(self.keys.sign.sign(canonical(ans)))}
+
+    # ---- boxes and security events -----------------------------------------------------------
+
+    def box(self, box_id: str) -> BoxRow | None:
+        found = self._boxes.get(box_id)
+        if found is None:
+            with self.engine.connect() as c:
+                r = c.execute(sa.select(db.boxes).where(db.boxes.c.id == box_id)).mappings().first()
+            if r is None:
+                return None
+            found = BoxRow(
+                r["id"],
+                r["tenant_id"],
+                r["venue_id"],
+                crypto.unb64(r["sign_pub"]),
+                crypto.unb64(r["kx_pub"]),
+            )
+            self._boxes[box_id] = found
+        return found
+
+    def security(self, kind: str, box_id: str | None, remote: str, detail: str) -> None:
+        log.warning("security: %s box=%s remote=%s %s", kind, box_id, remote, detail)
+        with self.engine.begin() as c:
+            c.execute(
+                db.security_events.insert(),
+                [
+                    {
+                        "at": self.now(),
+                        "kind": kind,
+                        "box_id": box_id,
+                        "remote": remote,
+                        "detail": detail[:500],
+                    }
+                ],
+            )
+
+    def _key(self, box: BoxRow, kid: int) -> bytes:
+        k = self._keys.get((box.id, kid))
+        if k is None:
+            k = crypto.derive_key(self.keys.kx, box.kx_pub, box.id, kid, crypto.UPLINK)
+            self._keys[(box.id, kid)] = k
+        return k
+
+    # ---- ingest ---------------------------------------------------------------------------------
+
+    def ingest(self, blob: bytes, remote: str) -> dict[str, Any]:
+        """Authenticate, store idempotently, answer signed per-stream watermarks."""
+        try:
+            header, hb, ct = read_header(blob)
+        except EnvelopeError as exc:
+            self.security("malformed_envelope", None, remote, str(exc))
+            raise Refused(400, str(exc)) from exc
+        box = self.box(header.box)
+        if box is None:
+            self.security("unknown_box", header.box, remote, "")
+            raise Refused(403, "unknown box: enrol it first")
+        if not 1 <= header.kid <= 1_000_000:
+            self.security("bad_key_id", box.id, remote, str(header.kid))
+            raise Refused(401, "unknown key id")
+        try:
+            recs = open_body(header, hb, ct, self._key(box, header.kid))
+        except EnvelopeError as exc:
+            self.security("auth_failed", box.id, remote, str(exc))
+            raise Refused(401, "envelope failed authentication") from exc
+        if header.venue != box.venue_id:
+            self.security(
+                "venue_mismatch",
+                box.id,
+                remote,
+                f"claims venue {header.venue!r}, enrolled for {box.venue_id!r}",
+            )
+            raise Refused(403, "box is not enrolled for that venue")
+        try:
+            acks = self._store(box, header, recs)
+        except sa.exc.IntegrityError as exc:
+            if "envelope" not in str(exc).lower():
+                raise
+            self.security("replay", box.id, remote, f"envelope {header.envelope_id} seen before")
+            raise Refused(409, "envelope replayed") from exc
+        ans = {"box": box.id, "env": header.envelope_id, "acks": acks}
+        return {**ans, "sig": crypto.b64(self.keys.sign.sign(canonical(ans)))}
+
+    def _store(self, box: BoxRow, header: EnvelopeHeader, recs: list[SyncRecord]) -> dict[str, int]:
+        now = self.now()
+        rows: list[dict[str, Any]] = []
+        loss_rows: list[dict[str, Any]] = []
+        streams: set[str] = set()
+        devs: dict[str, float] = {}
+        for r in recs:
+            b = r.body
+            typ = str(b.get("type", ""))
+            streams.add(r.stream)
+            dev = b.get("device") if typ == "reading" else None
+            if dev is not None:
+                devs[str(dev)] = r.created
+            rows.append(
+                {
+                    "box_id": box.id,
+                    "stream": r.stream,
+                    "seq": r.seq,
+                    "venue_id": box.venue_id,
+                    "box_ts": r.created,
+                    "received_at": now,
+                    "type": typ[:16],
+                    "device_id": dev,
+                    "point": b.get("point"),
+                    "kind": b.get("kind"),
+                    "body": json.dumps(b, separators=(",", ":")),
+                }
+            )
+            if typ == "loss":
+                try:
+                    loss_rows.append(
+                        {
+                            "box_id": box.id,
+                            "stream": str(b["stream"]),
+                            "first": int(b["first"]),
+                            "last": int(b["last"]),
+                            "count": int(b["count"]),
+                            "reason": str(b.get("reason", ""))[:32],
+                            "received_at": now,
+                        }
+                    )
+                    streams.add(str(b["stream"]))
+                except (KeyError, ValueError, TypeError):
+                    log.warning(
+                        "box %s sent a malformed loss record %s/%d", box.id, r.stream, r.seq
+                    )
+        with self.engine.begin() as c:
+            # The envelope id is unique per box: a replayed envelope fails here and the
+            # whole transaction (records included) rolls back.
+            c.execute(
+                db.envelopes.insert(),
+                [
+                    {
+                        "box_id": box.id,
+                        "envelope_id": header.envelope_id,
+                        "received_at": now,
+                        "records": len(recs),
+                    }
+                ],
+            )
+            if rows:
+                c.execute(self._ins_records, rows)
+            if loss_rows:
+                c.execute(self._ins_losses, loss_rows)
+            acks = {s: self._advance(c, box.id, s) for s in sorted(streams)}
+            c.execute(db.boxes.update().where(db.boxes.c.id == box.id).values(last_seen=now))
+            for dev, ts in devs.items():
+                c.execute(
+                    db.upsert(
+                        self.engine,
+                        db.devices,
+                        ["venue_id", "device_id"],
+                        {
+                            "venue_id": box.venue_id,
+                            "device_id": dev,
+                            "first_seen": ts,
+                            "last_seen": ts,
+                        },
+                    )
+                )
+        return acks
+
+    def _advance(self, c: sa.Connection, box_id: str, stream: str) -> int:
+        """Highest seq such that every seq up to it is stored or accounted for as lost."""
+        w = db.watermarks
+        row = c.execute(
+            sa.select(w.c.seq).where(w.c.box_id == box_id, w.c.stream == stream)
+        ).first()
+        start = m = int(row[0]) if row else 0
+        lt = db.losses
+        ranges = [
+            (int(f), int(la))
+            for f, la in c.execute(
+                sa.select(lt.c.first, lt.c.last)
+                .where(lt.c.box_id == box_id, lt.c.stream == stream, lt.c.last > m)
+                .order_by(lt.c.first)
+            )
+        ]
+        rt = db.records
+        while True:
+            moved = False
+            for f, la in ranges:
+                if f <= m + 1 <= la:
+                    m, moved = la, True
+            nxt = min((f for f, _ in ranges if f > m + 1), default=None)
+            q = sa.select(rt.c.seq).where(
+                rt.c.box_id == box_id, rt.c.stream == stream, rt.c.seq > m
+            )
+            if nxt is not None:
+                q = q.where(rt.c.seq < nxt)
+            for (s,) in c.execute(q.order_by(rt.c.seq).limit(100_000)):
+                if s != m + 1:
+                    break
+                m, moved = int(s), True
+            if not moved:
+                break
+        if m != start:
+            c.execute(
+                db.upsert(
+                    self.engine,
+                    w,
+                    ["box_id", "stream"],
+                    {"box_id": box_id, "stream": stream, "seq": m},
+                )
+            )
+        return m
+
+    # ---- box status, documents, queries ------------------------------------------------
+
+    def report_status(self, box_id: str, status: dict[str, Any]) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                db.boxes.update()
+                .where(db.boxes.c.id == box_id)
+                .values(
+                    last_seen=self.now(),
+                    status=json.dumps(status)[:20000],
+                    agent_version=str(status.get("agent_version", ""))[:64],
+                    config_version=int(status.get("config_version", 0) or 0),
+                )
+            )
+
+    def fleet(self, online_window_s: float = 300.0) -> list[dict[str, Any]]:
+        now = self.now()
+        out = []
+        with self.engine.connect() as c:
+            for r in c.execute(sa.select(db.boxes).order_by(db.boxes.c.id)).mappings():
+                last = r["last_seen"]
+                out.append(
+                    {
+                        "box": r["id"],
+                        "tenant": r["tenant_id"],
+                        "venue": r["venue_id"],
+                        "online": last is not None and now - last <= online_window_s,
+                        "last_seen": last,
+                        "agent_version": r["agent_version"],
+                        "config_version": r["config_version"],
+                        "reported": json.loads(r["status"]),
+                    }
+                )
+        return out
+
+    def venue_records(
+        self,
+        venue: str,
+        streams: list[str],
+        *,
+        device: str | None = None,
+        point: str | None = None,
+        limit: int = 1000,
+        after: float | None = None,
+    ) -> list[dict[str, Any]]:
+        rt = db.records
+        q = sa.select(rt).where(rt.c.venue_id == venue, rt.c.stream.in_(streams))
+        if device:
+            q = q.where(rt.c.device_id == device)
+        if point:
+            q = q.where(rt.c.point == point)
+        if after is not None:
+            q = q.where(rt.c.box_ts > after)
+        q = q.order_by(rt.c.box_id, rt.c.stream, rt.c.seq).limit(limit)
+        with self.engine.connect() as c:
+            return [
+                {
+                    "box": r["box_id"],
+                    "stream": r["stream"],
+                    "seq": r["seq"],
+                    "box_ts": r["box_ts"],
+                    "received_at": r["received_at"],
+                    **json.loads(r["body"]),
+                }
+                for r in c.execute(q).mappings()
+            ]
+
+    def losses(self, venue: str) -> list[dict[str, Any]]:
+        lt, bt = db.losses, db.boxes
+        q = sa.select(lt).join(bt, bt.c.id == lt.c.box_id).where(bt.c.venue_id == venue)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(q.order_by(lt.c.stream, lt.c.first)).mappings()]
+
+    def security_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        st = db.security_events
+        with self.engine.connect() as c:
+            return [
+                dict(r)
+                for r in c.execute(sa.select(st).order_by(st.c.id.desc()).limit(limit)).mappings()
+            ]
+
+    def publish(
+        self, venue: str, kind: str, body: str, version: int | None = None
+    ) -> dict[str, Any]:
+        dt = db.documents
+        with self.engine.begin() as c:
+            cur = c.execute(
+                sa.select(sa.func.max(dt.c.version)).where(
+                    dt.c.venue_id == venue, dt.c.kind == kind
+                )
+            ).scalar()
+            v = int(cur or 0) + 1 if version is None else version
+            doc = {
+                "kind": kind,
+                "venue": venue,
+                "version": v,
+                "body": body,
+                "published_at": self.now(),
+            }
+            signed = {**doc, "sig": crypto.b64(self.keys.sign.sign(canonical(doc)))}
+            c.execute(
+                dt.insert(),
+                [
+                    {
+                        "venue_id": venue,
+                        "kind": kind,
+                        "version": v,
+                        "document": json.dumps(signed),
+                        "published_at": doc["published_at"],
+                    }
+                ],
+            )
+        return signed
+
+    def latest_documents(self, venue: str) -> list[dict[str, Any]]:
+        dt = db.documents
+        with self.engine.connect() as c:
+            newest = (
+                sa.select(dt.c.kind, sa.func.max(dt.c.version).label("v"))
+                .where(dt.c.venue_id == venue)
+                .group_by(dt.c.kind)
+                .subquery()
+            )
+            q = (
+                sa.select(dt.c.document)
+                .join(newest, sa.and_(dt.c.kind == newest.c.kind, dt.c.version == newest.c.v))
+                .where(dt.c.venue_id == venue)
+            )
+            return [json.loads(d) for (d,) in c.execute(q)]
+
+    def deploy_report(self, box_id: str, rep: dict[str, Any]) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                db.deploy_reports.insert(),
+                [
+                    {
+                        "box_id": box_id,
+                        "kind": str(rep.get("kind", ""))[:16],
+                        "version": int(rep.get("version", 0)),
+                        "status": str(rep.get("status", ""))[:16],
+                        "detail": str(rep.get("detail", ""))[:2000],
+                        "at": self.now(),
+                    }
+                ],
+            )
+
+    def deploy_reports(self, box_id: str) -> list[dict[str, Any]]:
+        t = db.deploy_reports
+        with self.engine.connect() as c:
+            return [
+                dict(r)
+                for r in c.execute(
+                    sa.select(t).where(t.c.box_id == box_id).order_by(t.c.id)
+                ).mappings()
+            ]

@@ -1,0 +1,276 @@
+"""The sync client: drains the outbox to the cloud in byte-sized envelopes and deletes only
+what the cloud acknowledged. All its state is in the store, so a crash resumes where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import aiohttp
+
+from cloud_sync import crypto
+from cloud_sync.enrol import enrol
+from cloud_sync.envelope import encode_item, seal_raw
+from cloud_sync.errors import EnrolmentError, SyncError
+from cloud_sync.identity import BoxIdentity, save
+from cloud_sync.outbox import Outbox, OutboxRow
+from cloud_sync.signing import canonical, request_message
+from drivers.backoff import Backoff
+from edge_agent.clock import Clock, SystemClock
+from edge_agent.messages import Event, Severity
+from edge_agent.store.schema import connect
+from edge_agent.store.writer import StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    max_envelope_bytes: int = 512 * 1024
+    idle_s: float = 5.0
+    bandwidth_bps: float | None = None  # optional cap on the uplink, bytes per second
+    request_timeout_s: float = 30.0
+    status_every_s: float = 60.0
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+
+
+@dataclass
+class SyncState:
+    online: bool | None = None
+    last_success: float | None = None
+    last_error: str = ""
+    envelopes: int = 0
+    records_sent: int = 0
+    records_acked: int = 0
+
+
+class CloudRefused(SyncError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"cloud refused ({status}): {message}")
+        self.status = status
+
+
+class SyncClient:
+    def __init__(
+        self,
+        identity: BoxIdentity,
+        outbox: Outbox,
+        writer: StoreWriter,
+        *,
+        identity_file: str | None = None,
+        settings: SyncSettings | None = None,
+        clock: Clock | None = None,
+        publish: Callable[[Event], Awaitable[None]] | None = None,
+        agent_version: str = "",
+        status_extra: Callable[[], dict[str, Any]] | None = None,
+        after_sync: Callable[[aiohttp.ClientSession], Awaitable[None]] | None = None,
+    ) -> None:
+        self.identity = identity
+        self.outbox = outbox
+        self.writer = writer
+        self.identity_file = identity_file
+        self.settings = settings or SyncSettings()
+        self.clock = clock or SystemClock()
+        self.publish = publish
+        self.agent_version = agent_version
+        self.status_extra = status_extra
+        self.after_sync = after_sync
+        self.state = SyncState()
+        self.backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
+        self._wake = asyncio.Event()
+        self._ro: sqlite3.Connection | None = None
+        self._last_status = float("-inf")
+
+    def wake(self) -> None:
+        """Thread-safe nudge: new records are in the outbox."""
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- the task ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.outbox.on_append = self.wake
+        self._ro = connect(self.writer.path, readonly=True)
+        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_s)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                while True:
+                    await self.step(session)
+        finally:
+            self._ro.close()
+            self._ro = None
+
+    async def step(self, session: aiohttp.ClientSession) -> None:
+        """One round: enrol if needed, send one envelope (or idle), handle the answer."""
+        try:
+            if not self.identity.enrolled:
+                await self._enrol(session)
+                return
+            rows = await asyncio.to_thread(
+                Outbox.read_batch, self._reader(), self.settings.max_envelope_bytes
+            )
+            if not rows:
+                await self._report_status(session)
+                if self.after_sync is not None:
+                    await self.after_sync(session)
+                await self._idle()
+                return
+            acks, sent_bytes = await self._send(session, rows)
+        except (aiohttp.ClientError, TimeoutError, SyncError, OSError) as exc:
+            await self._went_offline(exc)
+            await self.clock.sleep(self.backoff.next())
+            return
+        self.state.records_acked += await self.writer.transact(
+            lambda conn: Outbox.acknowledge(conn, acks)
+        )
+        await self._came_online()
+        if self.settings.bandwidth_bps:
+            await self.clock.sleep(sent_bytes / self.settings.bandwidth_bps)
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._ro is None:
+            self._ro = connect(self.writer.path, readonly=True)
+        return self._ro
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        sleeper = asyncio.ensure_future(self.clock.sleep(self.settings.idle_s))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sleeper, waker):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _enrol(self, session: aiohttp.ClientSession) -> None:
+        claim = self.identity.pending_claim
+        if not claim:
+            raise SyncError("box not enrolled and no claim code: run `beerflow-edge provision`")
+        try:
+            ident = await enrol(session, self.identity, claim, self.agent_version)
+        except EnrolmentError as exc:
+            raise SyncError(str(exc)) from exc
+        if self.identity_file:
+            await asyncio.to_thread(save, self.identity_file, ident)
+        self.identity = ident
+        self.outbox.identity = ident
+        log.info("sync: box %s enrolled for venue %s", ident.box_id, ident.venue)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, rows: list[OutboxRow]
+    ) -> tuple[dict[str, int], int]:
+        ident = self.identity
+        bodies = await asyncio.to_thread(self.outbox.open_rows, rows)
+        items = [
+            encode_item(r.stream, r.seq, r.created, b) for r, b in zip(rows, bodies, strict=False)
+        ]
+        key = ident.key(ident.kid, crypto.UPLINK)
+        header, blob = await asyncio.to_thread(
+            seal_raw, ident.box_id, ident.venue, ident.kid, key, items, self.clock.time()
+        )
+        async with session.post(
+            f"{ident.cloud_url}/v1/ingest",
+            data=blob,
+            headers={"Content-Type": "application/octet-stream"},
+        ) as r:
+            raw = await r.read()
+            status = r.status
+        if status != 200:
+            raise CloudRefused(status, raw[:200].decode("utf-8", "replace"))
+        try:
+            doc = json.loads(raw)
+            answer = {"box": doc["box"], "env": doc["env"], "acks": doc["acks"]}
+            sig = crypto.unb64(str(doc["sig"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SyncError(f"malformed acknowledgement: {exc}") from exc
+        # Acks delete data: only a signature by the pinned cloud key over this very envelope
+        # id may do that.
+        if not crypto.verify(crypto.unb64(ident.cloud_sign_pub), sig, canonical(answer)) or (
+            answer["env"] != header.envelope_id or answer["box"] != ident.box_id
+        ):
+            raise SyncError("acknowledgement not signed by the pinned cloud key; ignored")
+        acks = {str(s): int(q) for s, q in dict(answer["acks"]).items() if isinstance(q, int)}
+        self.state.envelopes += 1
+        self.state.records_sent += len(rows)
+        return acks, len(blob)
+
+    async def _report_status(self, session: aiohttp.ClientSession) -> None:
+        now = self.clock.time()
+        if now - self._last_status < self.settings.status_every_s:
+            return
+        self._last_status = now
+        backlog = await asyncio.to_thread(Outbox.backlog, self._reader())
+        status: dict[str, Any] = {
+            "agent_version": self.agent_version,
+            "box_time": now,
+            "backlog": {b.stream: b.rows for b in backlog},
+            "evicted": {b.stream: b.evicted for b in backlog if b.evicted},
+        }
+        if self.status_extra is not None:
+            status.update(self.status_extra())
+        await self.signed_request(
+            session, "POST", f"/v1/boxes/{self.identity.box_id}/status", status
+        )
+
+    async def signed_request(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        raw = json.dumps(body).encode() if body is not None else b""
+        ts = repr(self.clock.time())
+        sig = crypto.b64(self.identity.sign(request_message(method, path, ts, raw)))
+        headers = {"X-Box-Time": ts, "X-Box-Signature": sig, "Content-Type": "application/json"}
+        async with session.request(
+            method, f"{self.identity.cloud_url}{path}", data=raw, headers=headers
+        ) as r:
+            doc = await r.json(content_type=None)
+            if r.status != 200:
+                raise CloudRefused(r.status, str(doc))
+            return doc
+
+    async def _went_offline(self, exc: BaseException) -> None:
+        self.state.last_error = str(exc) or type(exc).__name__
+        if self.state.online is not False:
+            log.warning("sync: cloud unreachable, working offline: %s", self.state.last_error)
+            self.state.online = False
+            await self._event(
+                "sync.offline", Severity.WARNING, "cloud unreachable", error=self.state.last_error
+            )
+
+    async def _came_online(self) -> None:
+        self.backoff.reset()
+        self.state.last_success = self.clock.time()
+        if self.state.online is not True:
+            if self.state.online is False:
+                log.info("sync: cloud reachable again")
+            self.state.online = True
+            await self._event("sync.online", Severity.INFO, "cloud reachable")
+
+    async def _event(self, kind: str, severity: Severity, message: str, **data: Any) -> None:
+        if self.publish is not None:
+            await self.publish(Event(kind, self.clock.time(), "sync", severity, message, data))
+
+    def rotate_key(self) -> BoxIdentity:
+        """New records use the next key id; old ones keep theirs (derivable, still open)."""
+        self.identity = replace(self.identity, kid=self.identity.kid + 1)
+        self.outbox.identity = self.identity
+        if self.identity_file:
+            save(self.identity_file, self.identity)
+        return self.identity

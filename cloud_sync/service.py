@@ -1,0 +1,87 @@
+"""How sync plugs into the agent: the sync client task, the writer hook, local API routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from cloud_sync.client import SyncClient
+from cloud_sync.identity import identity_path, load
+from cloud_sync.outbox import Outbox
+from edge_agent.store.schema import connect
+from edge_agent.supervisor import Service
+
+if TYPE_CHECKING:
+    from edge_agent.agent import Agent
+
+log = logging.getLogger(__name__)
+
+CLIENT_KEY = "cloud_sync_client"
+
+
+def build_sync_services(agent: Agent) -> list[Service]:
+    """The sync client, when this box has an identity; sets the writer's outbox hook."""
+    path = identity_path(agent.config.storage.path)
+    ident = load(path)
+    if ident is None:
+        log.info("sync: no box identity at %s; run `beerflow-edge provision` to enable sync", path)
+        return []
+    outbox = Outbox(ident, clock=agent.clock.time)
+    agent.writer.in_transaction = outbox.in_transaction
+    from edge_agent import __version__
+
+    client = SyncClient(
+        ident,
+        outbox,
+        agent.writer,
+        identity_file=path,
+        clock=agent.clock,
+        publish=agent.bus.publish,
+        agent_version=__version__,
+    )
+    setattr(agent, CLIENT_KEY, client)
+    return [Service("cloud-sync", client.run, restart=True)]
+
+
+def sync_status(store_path: str, client: SyncClient | None, now: float) -> dict[str, Any]:
+    conn = connect(store_path, readonly=True)
+    try:
+        backlog = Outbox.backlog(conn)
+        oldest = Outbox.oldest_unsent(conn)
+    finally:
+        conn.close()
+    st = client.state if client is not None else None
+    return {
+        "enabled": client is not None,
+        "box": client.identity.box_id if client else None,
+        "enrolled": client.identity.enrolled if client else False,
+        "online": st.online if st else None,
+        "last_success": st.last_success if st else None,
+        "last_error": st.last_error if st else "",
+        "oldest_unsent_age_s": None if oldest is None else round(now - oldest, 1),
+        "backlog": {
+            b.stream: {
+                "records": b.rows,
+                "bytes": b.bytes,
+                "priority": b.priority,
+                "next_seq": b.next_seq,
+                "acked_seq": b.acked_seq,
+                "evicted": b.evicted,
+            }
+            for b in backlog
+        },
+    }
+
+
+def add_routes(app: web.Application, agent: Agent) -> None:
+    async def status(_: web.Request) -> web.Response:
+        client = getattr(agent, CLIENT_KEY, None)
+        body = await asyncio.to_thread(
+            sync_status, agent.config.storage.path, client, agent.clock.time()
+        )
+        return web.json_response(body)
+
+    app.router.add_get("/sync", status)
