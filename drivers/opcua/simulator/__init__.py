@@ -1,0 +1,1 @@
+"""Simulated OPC-UA devices."""
