@@ -1,0 +1,89 @@
+"""A real agent for the terminal's tests: the Agent in-process on a ManualClock, polling real
+Modbus fridge simulators, with the terminal's history route registered as the lead will."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from drivers.modbus.simulator.dixell_server import FridgeSimulator
+from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
+from edge_agent.agent import Agent
+from edge_agent.clock import ManualClock
+from edge_agent.config.loader import load_config
+from edge_agent.config.model import VenueConfig
+from firmware_profiles.loader import load_library
+from tests.helpers import until
+from tui.agent_routes import add_routes
+
+UNITS = (
+    ("walk-in", "Walk-in cold room", "kitchen", 3.0),
+    ("freezer", "Chest freezer", "kitchen", -20.0),
+    ("bar-fridge", "Bar fridge", "bar", 4.0),
+)
+
+
+@dataclass
+class RunningAgent:
+    config: VenueConfig
+    agent: Agent
+    task: asyncio.Task[int]
+    clock: ManualClock
+    sims: list[FridgeSimulator] = field(default_factory=list)
+
+    @property
+    def socket(self) -> str:
+        return self.config.api.socket
+
+    async def stop(self) -> None:
+        self.agent.stop()
+        await self.task
+
+
+def venue_toml(sims: list[FridgeSimulator], venue_extra: str = "") -> str:
+    text = '[venue]\nid = "the-crown"\nname = "The Crown"\ntimezone = "Europe/London"\n'
+    text += venue_extra
+    for (dev_id, label, zone, _), sim in zip(UNITS, sims, strict=False):
+        text += (
+            f'\n[[devices]]\nid = "{dev_id}"\nprofile = "dixell-xr77u"\nlabel = "{label}"\n'
+            f'zone = "{zone}"\nhost = "127.0.0.1"\nport = {sim.port}\npoll_interval_s = 60\n'
+        )
+    return text
+
+
+async def start_fridges(clock: ManualClock, count: int = 3) -> list[FridgeSimulator]:
+    sims = []
+    for i, (_, _, _, setpoint) in enumerate(UNITS[:count]):
+        params = FridgeParams(setpoint=setpoint)
+        if setpoint < -10:
+            params.evaporator_floor = -30.0
+            params.defrost_end_evaporator = 5.0
+        sim = FridgeSimulator(FridgeModel(clock.time(), seed=11 + i, params=params), clock)
+        await sim.start()
+        sims.append(sim)
+    return sims
+
+
+async def start_agent(config_path: str, clock: ManualClock) -> RunningAgent:
+    cfg = load_config(config_path)
+    agent = Agent(cfg, load_library(), clock=clock)
+    agent.api_extensions.append(lambda app: add_routes(app, agent))
+    task = asyncio.create_task(agent.run(install_signals=False))
+    await until(lambda: agent.api_ready.is_set(), what="API up")
+    return RunningAgent(cfg, agent, task, clock)
+
+
+async def run_for(running: RunningAgent, hours: float) -> None:
+    """Move equipment time forward a minute at a time, letting every device poll once."""
+    devices = [running.agent.health.get(d.id) for d in running.config.devices]
+    await until(lambda: all(h is not None and h.polls >= 1 for h in devices), what="first poll")
+    for _ in range(int(hours * 60)):
+        before = [h.polls for h in devices if h is not None]
+        await running.clock.advance(60)
+        await until(
+            lambda b=before: all(
+                h is not None and h.polls > p for h, p in zip(devices, b, strict=True)
+            ),
+            what="poll after advance",
+        )
+    await running.agent.writer.flush()

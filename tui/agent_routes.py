@@ -1,0 +1,70 @@
+"""`GET /readings/history` for the terminal's sparklines, read-only on the store.
+
+Registered by the agent through `agent.api_extensions.append(lambda app: add_routes(app, agent))`.
+It opens its own WAL reader so it never blocks the writer."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from edge_agent.errors import StoreError
+from edge_agent.store.reader import StoreReader
+
+if TYPE_CHECKING:
+    from edge_agent.agent import Agent
+
+MAX_LIMIT = 5000
+
+
+def add_routes(app: web.Application, agent: Agent) -> None:
+    readers: dict[str, StoreReader] = {}
+
+    def store() -> StoreReader:
+        if "r" not in readers:
+            readers["r"] = StoreReader(agent.config.storage.path)
+        return readers["r"]
+
+    def number(request: web.Request, name: str, default: float | None) -> float | None:
+        raw = request.query.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise web.HTTPBadRequest(text=f"{name} must be a number\n") from None
+        if not math.isfinite(value):
+            raise web.HTTPBadRequest(text=f"{name} must be finite\n")
+        return value
+
+    async def history(request: web.Request) -> web.Response:
+        device = request.query.get("device")
+        point = request.query.get("point")
+        if not device or not point:
+            raise web.HTTPBadRequest(text="device and point are required\n")
+        if agent.config.device(device) is None:
+            raise web.HTTPNotFound(text=f"unknown device {device!r}\n")
+        since = number(request, "since", None)
+        limit = int(min(MAX_LIMIT, max(1, number(request, "limit", 1000) or 1)))
+        try:
+            rows = store().readings(device, point=point, since=since, limit=limit)
+        except StoreError as exc:
+            raise web.HTTPServiceUnavailable(text=f"{exc}\n") from exc
+        return web.json_response(
+            {
+                "device": device,
+                "point": point,
+                "readings": [
+                    {"ts": r.ts, "value": r.value, "unit": r.unit} for r in reversed(rows)
+                ],
+            }
+        )
+
+    async def close(_: web.Application) -> None:
+        if "r" in readers:
+            readers.pop("r").close()
+
+    app.router.add_get("/readings/history", history)
+    app.on_cleanup.append(close)

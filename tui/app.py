@@ -1,0 +1,498 @@
+"""The kitchen terminal: a Textual app over the agent's local API.
+
+State arrives as messages (`AgentSnapshot`, `AgentDown`, `HistoryLoaded`) from workers that call
+`tui.api_client`; intent leaves as actions (acknowledge, corrective action, probe reading) that
+go back through the same client. The agent stays the only writer."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widgets import Button, ContentSwitcher, DataTable, Static
+
+from tui.api_client import AgentClient, AgentUnreachable, ApiError, NotAvailable, Rejected
+from tui.forms import (
+    CorrectiveAction,
+    CorrectiveActionForm,
+    PinForm,
+    ProbeEntry,
+    ProbeForm,
+    StaffPin,
+)
+from tui.i18n import Locale, Translator
+from tui.model import UnitView, temperature_point, unit_views
+from tui.poller import AgentDown, AgentSnapshot, HistoryLoaded, Snapshot, backoff, fetch_snapshot
+from tui.views import (
+    AlarmsView,
+    DevicesView,
+    HaccpView,
+    OverviewView,
+    StockView,
+    SyncView,
+    View,
+    summary_text,
+)
+
+SCREENS = ("overview", "alarms", "haccp", "devices", "stock", "sync")
+HISTORY_WINDOW_S = 3 * 3600.0
+LIVE_SAMPLES = 360
+
+
+def load_kinds() -> dict[str, dict[str, str]]:
+    """Point kinds per profile from the profile library on this box (best effort: the screen
+    falls back to point names and units when a profile is unknown)."""
+    try:
+        from firmware_profiles.loader import load_library
+
+        return {p.id: {pt.name: pt.kind for pt in p.points} for p in load_library()}
+    except Exception:  # a broken library must not keep the kitchen screen dark
+        return {}
+
+
+class KitchenApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "BeerFlow"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(str(i + 1), f"show('{n}')", n, show=False) for i, n in enumerate(SCREENS)),
+        Binding("l", "language", "language", show=False),
+        Binding("q", "quit", "quit", show=False),
+        Binding("a", "acknowledge", "ack", show=False),
+        Binding("c", "corrective", "corrective", show=False),
+        Binding("p", "probe", "probe", show=False),
+    ]
+
+    def __init__(
+        self,
+        socket_path: str,
+        locale: Locale = "en",
+        unit: str = "C",
+        *,
+        kinds: Mapping[str, Mapping[str, str]] | None = None,
+        poll_s: float = 2.0,
+        history_s: float = 300.0,
+        export_dir: str = ".",
+    ) -> None:
+        super().__init__()
+        self.client = AgentClient(socket_path)
+        self.t = Translator(locale)
+        self.venue_unit = "F" if unit.upper() == "F" else "C"
+        self.kinds: Mapping[str, Mapping[str, str]] = kinds if kinds is not None else load_kinds()
+        self.poll_s = poll_s
+        self.history_s = history_s
+        self.export_dir = export_dir
+        self.snapshot: Snapshot | None = None
+        self.agent_down: str | None = None
+        self.history: dict[str, deque[float]] = {}
+        self._last_ts: dict[str, float] = {}
+        self._views: list[UnitView] | None = None
+        self._got_first = asyncio.Event()
+        self.first_render_s: float | None = None
+        self._started = time.perf_counter()
+
+    # ---- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.t("summary.waiting"), id="summary")
+        yield Static("", id="banner")
+        with Horizontal(id="nav"):
+            for i, name in enumerate(SCREENS):
+                nav = Button(f"{i + 1} {self.t('nav.' + name)}", id=f"nav-{name}", classes="nav")
+                nav.can_focus = False  # touch/click target; keys 1-6 do the same
+                yield nav
+        with ContentSwitcher(id="views", initial="overview"):
+            yield OverviewView(id="overview")
+            yield AlarmsView(id="alarms")
+            yield HaccpView(id="haccp")
+            yield DevicesView(id="devices")
+            yield StockView(id="stock")
+            yield SyncView(id="sync")
+        yield Static("", id="keys")
+
+    def on_mount(self) -> None:
+        self._label_chrome()
+        self.main_screen.query_one("#nav-overview", Button).add_class("-current")
+        self._poll()
+        self._load_history()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    def _label_chrome(self) -> None:
+        t = self.t
+        self.title = t("app.title")
+        for i, name in enumerate(SCREENS):
+            self.main_screen.query_one(f"#nav-{name}", Button).label = f"{i + 1} {t('nav.' + name)}"
+        keys = "  ".join(f"[{i + 1}] {t('nav.' + n)}" for i, n in enumerate(SCREENS))
+        self.main_screen.query_one("#keys", Static).update(
+            Text(f"{keys}   [L] {t('key.language')}   [Q] {t('key.quit')}")
+        )
+
+    # ---- workers: state in ----------------------------------------------------------------
+
+    @work(group="agent", exclusive=False, exit_on_error=False)
+    async def _poll(self) -> None:
+        failures = 0
+        while True:
+            try:
+                snap = await fetch_snapshot(self.client)
+            except AgentUnreachable as exc:
+                self.post_message(AgentDown(str(exc)))
+                failures += 1
+                await asyncio.sleep(backoff(failures))
+                continue
+            except ApiError as exc:  # a route answered nonsense: say so, keep trying
+                self.post_message(AgentDown(str(exc)))
+                failures += 1
+                await asyncio.sleep(backoff(failures))
+                continue
+            failures = 0
+            self.post_message(AgentSnapshot(snap))
+            await asyncio.sleep(self.poll_s)
+
+    @work(group="history", exclusive=True, exit_on_error=False)
+    async def _load_history(self) -> None:
+        await self._got_first.wait()
+        while True:
+            snap = self.snapshot
+            now = snap.agent_now if snap else None
+            if snap is not None and now is not None:
+                try:
+                    for device, point in self._temp_points(snap).items():
+                        pts = await self.client.history(device, point, now - HISTORY_WINDOW_S)
+                        self.post_message(HistoryLoaded(device, [p.value for p in pts]))
+                except NotAvailable:
+                    return  # this agent has no history: sparklines grow from live readings
+                except ApiError:
+                    pass  # try again next round
+            await asyncio.sleep(self.history_s)
+
+    def _temp_points(self, snap: Snapshot) -> dict[str, str]:
+        by_dev: dict[str, dict[str, Any]] = {}
+        for r in snap.latest:
+            by_dev.setdefault(r.device, {})[r.point] = r
+        profiles = {d.id: d.profile for d in snap.devices}
+        out = {}
+        for dev, points in by_dev.items():
+            tp = temperature_point(points, self.kinds.get(profiles.get(dev, ""), {}))
+            if tp is not None:
+                out[dev] = tp
+        return out
+
+    def on_agent_snapshot(self, message: AgentSnapshot) -> None:
+        if not self._screen_ready():
+            return
+        snap = message.snapshot
+        self.snapshot = snap
+        if self.agent_down is not None:
+            self.agent_down = None
+            self.notify(self.t("banner.reconnected"), timeout=4)
+        self._record_live(snap)
+        self._views = None
+        self._redraw()
+        if not self._got_first.is_set():
+            self._got_first.set()
+            self.call_after_refresh(self._mark_first_render)
+
+    def _mark_first_render(self) -> None:
+        self.first_render_s = time.perf_counter() - self._started
+
+    def on_agent_down(self, message: AgentDown) -> None:
+        if not self._screen_ready():
+            return
+        self.agent_down = message.error
+        self._banner()
+
+    @property
+    def main_screen(self) -> Screen[Any]:
+        """The terminal's own screen, also while a form is open on top of it."""
+        return self.screen_stack[0]
+
+    def _screen_ready(self) -> bool:
+        """Messages can still arrive while the app shuts down and its widgets go away."""
+        try:
+            self.main_screen.query_one("#banner")
+            self.main_screen.query_one("#summary")
+            self.main_screen.query_one("#views")
+        except (NoMatches, IndexError):
+            return False
+        return True
+
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
+        if not self._screen_ready():
+            return
+        buf = self.history.setdefault(message.device, deque(maxlen=LIVE_SAMPLES))
+        buf.clear()
+        buf.extend(message.values)
+        self._views = None
+        if self.current == "overview":
+            self.main_screen.query_one(OverviewView).draw()
+
+    def _record_live(self, snap: Snapshot) -> None:
+        for dev, point in self._temp_points(snap).items():
+            r = next((x for x in snap.latest if x.device == dev and x.point == point), None)
+            if r is None or not isinstance(r.value, int | float) or isinstance(r.value, bool):
+                continue
+            if r.ts > self._last_ts.get(dev, float("-inf")):
+                self._last_ts[dev] = r.ts
+                self.history.setdefault(dev, deque(maxlen=LIVE_SAMPLES)).append(float(r.value))
+
+    # ---- drawing --------------------------------------------------------------------------
+
+    @property
+    def current(self) -> str:
+        return self.main_screen.query_one(ContentSwitcher).current or "overview"
+
+    def unit_views(self) -> list[UnitView]:
+        if self._views is None:
+            snap = self.snapshot
+            if snap is None:
+                return []
+            self._views = unit_views(
+                snap.devices,
+                snap.latest,
+                unit=self.venue_unit,
+                kinds=self.kinds,
+                history={k: list(v) for k, v in self.history.items()},
+                alarms=snap.alarms or (),
+            )
+        return self._views
+
+    def _redraw(self) -> None:
+        self._banner()
+        if self.snapshot is not None:
+            text, cls = summary_text(self, self.unit_views())
+            summary = self.main_screen.query_one("#summary", Static)
+            summary.update(text)
+            summary.set_classes(cls)
+        view = self.main_screen.query_one(f"#{self.current}", View)
+        view.draw()
+
+    def _banner(self) -> None:
+        banner = self.main_screen.query_one("#banner", Static)
+        sync = self.snapshot.sync if self.snapshot else None
+        if self.agent_down is not None:
+            banner.update(self.t("banner.reconnecting", error=self.agent_down[:80]))
+            banner.set_classes("-reconnecting")
+        elif sync is not None and not sync.online:
+            banner.update(
+                self.t(
+                    "banner.offline",
+                    backlog=sync.backlog_total,
+                    age=self.t.age(sync.oldest_unsent_age_s),
+                )
+            )
+            banner.set_classes("-offline")
+        else:
+            banner.update("")
+            banner.set_classes("-hidden")
+
+    # ---- actions: intent out --------------------------------------------------------------
+
+    def action_show(self, name: str) -> None:
+        if name not in SCREENS:
+            return
+        self.main_screen.query_one(ContentSwitcher).current = name
+        for n in SCREENS:
+            self.main_screen.query_one(f"#nav-{n}", Button).set_class(n == name, "-current")
+        self.main_screen.query_one(f"#{name}", View).draw()
+
+    def action_language(self) -> None:
+        self.t.toggle()
+        self._label_chrome()
+        self.main_screen.query_one(OverviewView).retranslate()
+        self._redraw()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        bid = event.button.id or ""
+        if bid.startswith("nav-"):
+            self.action_show(bid.removeprefix("nav-"))
+        elif bid == "ack":
+            self.action_acknowledge()
+        elif bid == "corrective":
+            self.action_corrective()
+        elif bid == "probe":
+            self.action_probe()
+        elif bid == "log":
+            self._show_log()
+        elif bid == "export":
+            self._export()
+
+    def _selected_alarm(self) -> str | None:
+        if self.current != "alarms":
+            self.action_show("alarms")
+        alarm = self.main_screen.query_one(AlarmsView).selected()
+        if alarm is None:
+            self.notify(self.t("alarms.select"), severity="warning")
+        return alarm
+
+    def action_acknowledge(self) -> None:
+        alarm = self._selected_alarm()
+        if alarm is None:
+            return
+
+        def done(result: object) -> None:
+            if isinstance(result, StaffPin):
+                self._send_ack(alarm, result)
+
+        self.push_screen(PinForm(self.t, self.t("alarms.ack")), done)
+
+    def action_corrective(self) -> None:
+        alarm = self._selected_alarm()
+        if alarm is None:
+            return
+
+        def done(result: object) -> None:
+            if isinstance(result, CorrectiveAction):
+                self._send_corrective(alarm, result)
+
+        self.push_screen(CorrectiveActionForm(self.t, self.t("alarms.action")), done)
+
+    def action_probe(self) -> None:
+        units = [(v.label, v.device_id) for v in self.unit_views()]
+
+        def done(result: object) -> None:
+            if isinstance(result, ProbeEntry):
+                self._send_probe(result)
+
+        self.push_screen(ProbeForm(self.t, self.t("haccp.probe"), units), done)
+
+    def _to_c(self, value: float | None) -> float | None:
+        if value is None or self.venue_unit != "F":
+            return value
+        return round((value - 32) * 5 / 9, 2)
+
+    async def _intent(self, call: Any, ok_text: str) -> bool:
+        try:
+            await call
+        except NotAvailable as exc:
+            self.notify(self.t("banner.not_available", what=exc.route), severity="warning")
+        except Rejected as exc:
+            self.notify(self.t("error.rejected", reason=exc.reason), severity="error")
+        except AgentUnreachable as exc:
+            self.notify(self.t("banner.reconnecting", error=str(exc)[:60]), severity="error")
+        else:
+            self.notify(ok_text)
+            return True
+        return False
+
+    @work(group="intent")
+    async def _send_ack(self, alarm: str, staff: StaffPin) -> None:
+        await self._intent(
+            self.client.acknowledge(alarm, staff.staff_id, staff.pin),
+            self.t("alarms.acked", staff=staff.staff_id),
+        )
+
+    @work(group="intent")
+    async def _send_corrective(self, alarm: str, form: CorrectiveAction) -> None:
+        await self._intent(
+            self.client.corrective_action(
+                alarm,
+                form.staff.staff_id,
+                form.staff.pin,
+                form.action,
+                form.disposition,
+                self._to_c(form.verification_reading),
+            ),
+            self.t("alarms.action_saved"),
+        )
+
+    @work(group="intent")
+    async def _send_probe(self, entry: ProbeEntry) -> None:
+        value_c = self._to_c(entry.value)
+        assert value_c is not None
+        shown = f"{self.t.number(entry.value)} {'°F' if self.venue_unit == 'F' else '°C'}"
+        await self._intent(
+            self.client.record_probe_reading(
+                entry.unit, value_c, entry.staff.staff_id, entry.staff.pin
+            ),
+            self.t("haccp.probe_saved", value=shown),
+        )
+
+    def _day(self) -> str:
+        now = (self.snapshot.agent_now if self.snapshot else None) or time.time()
+        return time.strftime("%Y-%m-%d", time.localtime(now))
+
+    def _log_unit(self) -> str | None:
+        table = self.main_screen.query_one("#haccp-table", DataTable)
+        snap = self.snapshot
+        if table.display and table.row_count and snap and snap.checks:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            for c in snap.checks:
+                if c.id == key and c.unit:
+                    return c.unit
+        views = self.unit_views()
+        return views[0].device_id if views else None
+
+    @work(group="intent")
+    async def _show_log(self) -> None:
+        unit = self._log_unit()
+        if unit is None:
+            return
+        try:
+            log = await self.client.haccp_log(unit, self._day())
+        except NotAvailable:
+            text = self.t("banner.not_available", what="HACCP")
+            self.main_screen.query_one(HaccpView).show_log(text)
+            return
+        except ApiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        lines = [
+            f"{_hhmm(e.ts)}  {e.kind:<12} "
+            f"{'' if e.value is None else self.t.number(e.value)}  {e.staff or ''}  {e.note}"
+            for e in log.entries
+        ]
+        gaps = ", ".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in log.gaps)
+        lines.append(self.t("haccp.gaps", gaps=gaps) if gaps else self.t("haccp.no_gaps"))
+        self.main_screen.query_one(HaccpView).show_log("\n".join(lines))
+
+    @work(group="intent")
+    async def _export(self) -> None:
+        day = self._day()
+        rows: list[list[Any]] = []
+        try:
+            for v in self.unit_views():
+                log = await self.client.haccp_log(v.device_id, day)
+                rows += [[e.ts, e.unit, e.kind, e.value, e.staff, e.note] for e in log.entries]
+                rows += [[a, v.device_id, "gap", b, "", ""] for a, b in log.gaps]
+        except NotAvailable:
+            self.notify(self.t("banner.not_available", what="HACCP"), severity="warning")
+            return
+        except ApiError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        path = os.path.join(self.export_dir, f"haccp-{day}.csv")
+        await asyncio.to_thread(_write_csv, path, rows)
+        self.notify(self.t("haccp.exported", path=path))
+
+
+def _hhmm(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def _write_csv(path: str, rows: list[list[Any]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["ts", "unit", "kind", "value", "staff", "note"])
+        out.writerows(rows)
+
+
+def run_tui(socket_path: str, locale: str, unit: str) -> int:
+    """Entry point for `beerflow-edge tui`."""
+    loc: Locale = "it" if locale == "it" else "en"
+    app = KitchenApp(socket_path, loc, unit)
+    rc = app.run()
+    return rc or 0
