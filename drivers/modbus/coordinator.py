@@ -12,42 +12,63 @@ import asyncio
 import logging
 import math
 import random
+import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from drivers.backoff import Backoff
-from drivers.errors import CodecError, DeviceIOError, DeviceRejected
+from drivers.base import CommandResult
+from drivers.errors import CodecError, CommandRejected, DeviceIOError, DeviceRejected
 from drivers.modbus.backend import ModbusBackend
-from drivers.modbus.codec import ReadBlock, decode_block, plan_reads
+from drivers.modbus.codec import ReadBlock, decode_block, encode_point, plan_reads
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config.model import DeviceConfig
 from edge_agent.health import DeviceHealth
-from edge_agent.messages import Reading
-from firmware_profiles.schema import Profile
+from edge_agent.messages import Command, Reading
+from firmware_profiles.schema import BIT_TABLES, ModbusCommand, ModbusPoint, Profile
 
 log = logging.getLogger(__name__)
+_SPIN_S = 0.003
 
 
 class BusLock:
-    """Serialises transactions on one physical RS-485 line and keeps the silent gap between them."""
+    """Serialises transactions on one physical RS-485 line and keeps the silent gap between them.
 
-    def __init__(self, gap_s: float, clock: Clock) -> None:
+    The gap is a property of the wire, so it is kept in real time even when the agent runs on
+    a manual clock (`clock` is accepted for compatibility and not used for the gap). The last
+    3 ms of the wait are a cooperative spin because the event loop's timers overshoot by a
+    millisecond or more, which at 115,200 baud is more than half a transaction.
+    """
+
+    def __init__(self, gap_s: float, clock: Clock | None = None) -> None:
         self.gap_s = gap_s
         self._clock = clock
         self._lock = asyncio.Lock()
         self._last_end = -math.inf
+        self.transactions = 0
 
     async def __aenter__(self) -> None:
         await self._lock.acquire()
-        wait = self._last_end + self.gap_s - self._clock.monotonic()
-        if wait > 0:
-            await self._clock.sleep(wait)
+        try:
+            deadline = self._last_end + self.gap_s
+            wait = deadline - time.perf_counter()
+            if wait > _SPIN_S:
+                await asyncio.sleep(wait - _SPIN_S)
+            while time.perf_counter() < deadline:  # noqa: ASYNC110 - sub-ms, no event to wait on
+                await asyncio.sleep(0)
+        except BaseException:
+            self._lock.release()
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
-        self._last_end = self._clock.monotonic()
+        self._last_end = time.perf_counter()
+        self.transactions += 1
         self._lock.release()
 
 
 class ModbusCoordinator:
+    """Polls one device; also its CommandHandler (typed, range-checked, rate-limited writes)."""
+
     def __init__(
         self,
         device: DeviceConfig,
@@ -72,6 +93,12 @@ class ModbusCoordinator:
         self._line_lock = line_lock
         self._backoff = Backoff(base=1.0, cap=60.0, rng=rng)
         self._units = {p.name: p.unit for p in self.section.points}
+        self._points = {p.name: p for p in self.section.points}
+        self._commands = {c.name: c for c in self.section.commands}
+        self._last_write = -math.inf
+
+    def _line(self) -> AbstractAsyncContextManager[None]:
+        return self._line_lock if self._line_lock is not None else nullcontext()
 
     async def poll_once(self) -> list[Reading]:
         """Read every block once; raises DeviceIOError/DeviceRejected, counts malformed data."""
@@ -92,22 +119,31 @@ class ModbusCoordinator:
         return out
 
     async def _read(self, block: ReadBlock) -> list[int]:
-        unit = self.device.unit_id
-        if self._line_lock is None:
-            return await self.backend.read(block.table, block.start, block.count, unit)
-        async with self._line_lock:
-            return await self.backend.read(block.table, block.start, block.count, unit)
+        async with self._line():
+            return await self.backend.read(
+                block.table, block.start, block.count, self.device.unit_id
+            )
+
+    async def _ensure_connected(self) -> None:
+        if self.backend.connected:
+            return
+        # On a shared line several coordinators may find the port closed at once: open it once.
+        async with self._line():
+            if not self.backend.connected:
+                await self.backend.connect()
 
     async def run(self) -> None:
         interval = self.device.poll_interval_s
         while True:
             try:
-                if not self.backend.connected:
-                    await self.backend.connect()
+                await self._ensure_connected()
                 readings = await self.poll_once()
             except (DeviceIOError, DeviceRejected) as exc:
                 self.health.failed(self.clock.time(), exc)
-                if isinstance(exc, DeviceIOError):
+                # A silent slave on RS-485 says nothing about the port or the other slaves:
+                # keep the shared port open; only this device backs off. A TCP connection is
+                # this device's own, and a fresh one is the cure for a half-open socket.
+                if isinstance(exc, DeviceIOError) and self._line_lock is None:
                     self.backend.close()
                 await self.clock.sleep(min(self._backoff.next(), max(interval, 1.0) * 12))
                 continue
@@ -118,3 +154,75 @@ class ModbusCoordinator:
             now = self.clock.time()
             next_tick = (math.floor(now / interval) + 1) * interval
             await self.clock.sleep(next_tick - now)
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def execute(self, command: Command) -> CommandResult:
+        try:
+            spec, point, value = self._validate(command)
+            encoded = encode_point(point, value, self.section.byte_order, self.section.word_order)
+        except CommandRejected as exc:
+            return CommandResult(False, error=str(exc))
+        now = self.clock.monotonic()
+        wait = self._last_write + self.section.min_write_interval_s - now
+        if wait > 0:
+            # Parameters live in EEPROM with a limited number of write cycles.
+            return CommandResult(
+                False,
+                error=f"rate limited: one write per {self.section.min_write_interval_s:g} s,"
+                f" next allowed in {wait:.1f} s",
+            )
+        unit = self.device.unit_id
+        self._last_write = now
+        try:
+            await self._ensure_connected()
+            async with self._line():
+                if isinstance(encoded, bool):
+                    await self.backend.write_coil(point.address, encoded, unit)
+                else:
+                    await self.backend.write_registers(point.address, encoded, unit)
+            if not spec.readback:
+                return CommandResult(True, value=value)
+            block = ReadBlock(point.table, point.address, point.width, (point,))
+            raw = await self._read(block)
+            ((_, got),) = decode_block(block, raw, self.section.byte_order, self.section.word_order)
+        except DeviceRejected as exc:
+            return CommandResult(False, error=f"device refused the write: {exc}")
+        except DeviceIOError as exc:
+            return CommandResult(False, error=f"no answer: {exc}")
+        except CodecError as exc:
+            return CommandResult(False, error=f"read-back not understood: {exc}")
+        wanted = [encoded] if isinstance(encoded, bool) else encoded
+        actual = [bool(raw[0])] if isinstance(encoded, bool) else [int(w) for w in raw]
+        if actual != wanted:
+            return CommandResult(False, value=got, error=f"read back {got}, expected {value}")
+        await self.bus.publish(
+            Reading(self.device.id, point.name, got, self.clock.time(), point.unit)
+        )
+        return CommandResult(True, value=got)
+
+    def _validate(self, command: Command) -> tuple[ModbusCommand, ModbusPoint, float | bool]:
+        spec = self._commands.get(command.name)
+        if spec is None:
+            known = ", ".join(sorted(self._commands)) or "none"
+            raise CommandRejected(
+                f"{self.profile.id} has no command {command.name!r} (commands: {known})"
+            )
+        point = self._points[spec.point]
+        args = dict(command.args)
+        if set(args) - {"value"} or "value" not in args:
+            raise CommandRejected(f"{command.name} takes one argument 'value', got {sorted(args)}")
+        value = args["value"]
+        if point.table in BIT_TABLES:
+            if not isinstance(value, bool) and value not in (0, 1):
+                raise CommandRejected(f"{command.name}: value must be true or false")
+            return spec, point, bool(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CommandRejected(f"{command.name}: value must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise CommandRejected(f"{command.name}: value must be finite")
+        if spec.min is not None and value < spec.min:
+            raise CommandRejected(f"{command.name}: {value} is below the minimum {spec.min:g}")
+        if spec.max is not None and value > spec.max:
+            raise CommandRejected(f"{command.name}: {value} is above the maximum {spec.max:g}")
+        return spec, point, float(value)

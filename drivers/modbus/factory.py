@@ -46,5 +46,6 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
             line_lock=lock,
             rng=random.Random(dev.id),
         )
+        ctx.commanders[dev.id] = coord
         services.append(Service(f"device:{dev.id}", coord.run, restart=True))
     return services
