@@ -107,11 +107,13 @@ class Agent:
         return [store, support, build_services(self.drivers, devices)]
 
     def _optional_services(self) -> list[Service]:
-        """Areas that add themselves when configured: cloud sync (once provisioned)."""
+        """Areas that add themselves: cloud sync (once provisioned), the terminal's history."""
         from cloud_sync import service as sync
+        from tui import agent_routes
 
         services = sync.build_sync_services(self)
         self.api_extensions.append(lambda app: sync.add_routes(app, self))
+        self.api_extensions.append(lambda app: agent_routes.add_routes(app, self))
         return services
 
     async def run(self, *, install_signals: bool = True) -> int:

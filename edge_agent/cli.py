@@ -341,6 +341,16 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tui(args: argparse.Namespace) -> int:
+    try:
+        cfg = _load(args.config)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.config)
+    from tui.app import run_tui
+
+    return run_tui(cfg.api.socket, args.locale or cfg.venue.locale, cfg.venue.temperature_unit)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
     from edge_agent.logging_setup import setup_logging
@@ -421,6 +431,11 @@ def build_parser() -> argparse.ArgumentParser:
     pc = psub.add_parser("check", help="validate profile files")
     pc.add_argument("files", nargs="+")
     pr.set_defaults(func=cmd_profiles)
+
+    t = sub.add_parser("tui", help="the kitchen terminal (talks to the running agent)")
+    config_opt(t)
+    t.add_argument("--locale", choices=["en", "it"], help="override the venue's language")
+    t.set_defaults(func=cmd_tui)
 
     dv = sub.add_parser("discover", help="find devices and propose venue-config entries")
     dv.add_argument(

@@ -32,8 +32,15 @@ ROUTES = {
     "checks": "/haccp/checks",
     "probe": "/haccp/probe",
     "log": "/haccp/log",
-    "sync": "/sync/status",
+    "sync": "/sync",
 }
+
+
+def _records(v: Any) -> int:
+    """A stream's backlog: a count, or the agent's per-stream table with a record count."""
+    if isinstance(v, dict):
+        return int(v.get("records", 0))
+    return int(v)
 
 
 class ApiError(Exception):
@@ -329,10 +336,13 @@ class AgentClient:
 
     async def sync_status(self) -> SyncStatus:
         b = await self._call("GET", "sync", ROUTES["sync"])
+        if not b.get("enabled", True):
+            # Not provisioned: no cloud to be offline from, so no offline banner either.
+            raise NotAvailable("sync")
         backlog = b.get("backlog") or {}
         return SyncStatus(
             bool(b.get("online", False)),
-            {str(k): int(v) for k, v in backlog.items()} if isinstance(backlog, dict) else {},
+            {str(k): _records(v) for k, v in backlog.items()} if isinstance(backlog, dict) else {},
             _f(b.get("oldest_unsent_age_s")),
             _f(b.get("last_success")),
         )

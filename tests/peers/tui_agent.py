@@ -14,7 +14,6 @@ from edge_agent.config.loader import load_config
 from edge_agent.config.model import VenueConfig
 from firmware_profiles.loader import load_library
 from tests.helpers import until
-from tui.agent_routes import add_routes
 
 UNITS = (
     ("walk-in", "Walk-in cold room", "kitchen", 3.0),
@@ -67,7 +66,6 @@ async def start_fridges(clock: ManualClock, count: int = 3) -> list[FridgeSimula
 async def start_agent(config_path: str, clock: ManualClock) -> RunningAgent:
     cfg = load_config(config_path)
     agent = Agent(cfg, load_library(), clock=clock)
-    agent.api_extensions.append(lambda app: add_routes(app, agent))
     task = asyncio.create_task(agent.run(install_signals=False))
     await until(lambda: agent.api_ready.is_set(), what="API up")
     return RunningAgent(cfg, agent, task, clock)
