@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,10 +29,20 @@ unit_id = 1
 
 def test_known_device_is_left_alone_and_new_ones_appended():
     proposals = [
-        {"id": "dixell-xr77u", "profile": "dixell-xr77u", "host": "127.0.0.1", "port": 1502,
-         "unit_id": 1},
-        {"id": "walk-in", "profile": "dixell-xr60cx", "host": "127.0.0.1", "port": 1503,
-         "unit_id": 1},
+        {
+            "id": "dixell-xr77u",
+            "profile": "dixell-xr77u",
+            "host": "127.0.0.1",
+            "port": 1502,
+            "unit_id": 1,
+        },
+        {
+            "id": "walk-in",
+            "profile": "dixell-xr60cx",
+            "host": "127.0.0.1",
+            "port": 1503,
+            "unit_id": 1,
+        },
     ]
     text, added = merge_proposals(EXISTING, proposals)
     assert text.startswith(EXISTING.rstrip("\n"))  # nothing rewritten, comments kept
@@ -74,3 +85,38 @@ def test_any_names_become_valid_unique_ids(names):
     if names:
         cfg = load_config_text(text, "merged.toml")
         assert len({d.id for d in cfg.devices}) == len(names)
+
+
+async def test_discover_cli_scans_a_real_controller_and_merges(fridge, write_config, capsys):
+    import asyncio
+
+    from edge_agent.cli import main
+
+    cfg = write_config(EXISTING)
+    before = Path(cfg).read_text(encoding="utf-8")
+    rc = await asyncio.to_thread(
+        main,
+        ["discover", "--modbus-tcp", f"127.0.0.1:{fridge.port}", "--units", "1-2", "--write", cfg],
+    )
+    assert rc == 0
+    out = capsys.readouterr()
+    assert "dixell-xr77u" in out.out
+    after = Path(cfg).read_text(encoding="utf-8")
+    assert after.startswith(before.rstrip("\n"))  # the installer's text is untouched
+    merged = load_config_text(after, cfg)
+    found = [d for d in merged.devices if d.port == fridge.port]
+    assert [(d.profile, d.unit_id) for d in found] == [("dixell-xr77u", 1)]
+    # a second scan finds nothing new
+    rc = await asyncio.to_thread(
+        main,
+        ["discover", "--modbus-tcp", f"127.0.0.1:{fridge.port}", "--units", "1", "--write", cfg],
+    )
+    assert rc == 0
+    assert "nothing new" in capsys.readouterr().out
+
+
+def test_discover_needs_something_to_scan(capsys):
+    from edge_agent.cli import main
+
+    assert main(["discover"]) == 2
+    assert "nothing to scan" in capsys.readouterr().err
