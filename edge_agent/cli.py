@@ -292,6 +292,9 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from edge_agent.config.model import DeviceConfig
     from edge_agent.discovery import merge_proposals
 
     cfg = None
@@ -307,13 +310,21 @@ def cmd_discover(args: argparse.Namespace) -> int:
         )
         return EXIT_INVALID
     found = asyncio.run(_discover(args, cfg))
+    device_keys = {f.name for f in dataclasses.fields(DeviceConfig)} | {"_bus", "_broker"}
+    proposals = []
     for p in found:
         where = ", ".join(
             f"{k}={p[k]}"
             for k in ("host", "port", "bus", "unit_id", "address", "broker")
             if p.get(k) is not None
         )
-        print(f"  {p.get('id', '?'):<24} {p.get('profile', '?'):<22} {where}")
+        if not p.get("profile"):
+            print(f"  {'(unrecognised)':<24} {'-':<22} {where}")
+            continue
+        print(f"  {p.get('id') or '?':<24} {p['profile']:<22} {where}")
+        # helpers may add scores or candidates for display; only config keys are merged
+        proposals.append({k: v for k, v in p.items() if k in device_keys})
+    found = proposals
     if args.write is None:
         if found:
             print("(add --write FILE to merge these into a venue config)")
