@@ -13,9 +13,13 @@ from dataclasses import dataclass
 
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
 from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
+from drivers.simulation import DemoPart
 from edge_agent.bus import Overflow
+from edge_agent.channel import Channel
+from edge_agent.config.model import VenueConfig
 from edge_agent.messages import Reading
 from edge_agent.supervisor import Service
+from firmware_profiles.loader import ProfileLibrary
 
 
 class ScaledClock:
@@ -107,43 +111,60 @@ def demo_config(sims: list[FridgeSimulator], poll_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _line(device: str, values: dict[str, object]) -> str:
-    def temp(key: str) -> str:
-        v = values.get(key)
-        return f"{v:6.1f}" if isinstance(v, int | float) else "     -"
-
-    flags = [
-        name
-        for key, name in (
-            ("compressor_on", "COMPRESSOR"),
-            ("defrost_active", "DEFROST"),
-            ("alarm", "ALARM"),
-        )
-        if values.get(key)
-    ]
-    return (
-        f"  {device:<20} air {temp('room_temp')} °C  evap {temp('evaporator_temp')} °C  "
-        f"set {temp('setpoint')} °C  {' '.join(flags)}"
-    )
+_FLAG_KINDS = {
+    "compressor_on": "COMPRESSOR",
+    "defrost_active": "DEFROST",
+    "alarm": "ALARM",
+    "door_open": "DOOR",
+}
+_MAIN_KINDS = ("temperature", "power", "weight", "volume", "humidity", "mode")
 
 
-async def _print_live(agent_bus_sub: object, devices: int) -> None:
-    from edge_agent.channel import Channel
+class LiveView:
+    """Prints each device's main values about once a second (a demo view, not the TUI)."""
 
-    channel: Channel[Reading] = agent_bus_sub  # type: ignore[assignment]
-    latest: dict[str, dict[str, object]] = {}
-    last_print = 0.0
-    while True:
-        batch = await channel.get_batch(10_000)
-        for r in batch:
-            latest.setdefault(r.device_id, {})[r.point] = r.value
-        now = time.monotonic()
-        if len(latest) >= devices and now - last_print >= 1.0:
-            last_print = now
-            print(time.strftime("%H:%M:%S"), "live readings:")
-            for dev in sorted(latest):
-                print(_line(dev, latest[dev]))
-            sys.stdout.flush()
+    def __init__(self, cfg: VenueConfig, library: ProfileLibrary) -> None:
+        self.kinds: dict[tuple[str, str], str] = {}
+        self.order = [d.id for d in cfg.devices]
+        for d in cfg.devices:
+            profile = library.get(d.profile)
+            for p in profile.points if profile else ():
+                self.kinds[(d.id, p.name)] = p.kind
+
+    def line(self, device: str, values: dict[str, tuple[object, str]]) -> str:
+        shown: list[str] = []
+        for kind in _MAIN_KINDS:
+            for point, (v, unit) in values.items():
+                if self.kinds.get((device, point)) == kind and len(shown) < 3:
+                    text = f"{v:.1f}" if isinstance(v, float) else str(v)
+                    shown.append(f"{point} {text}{(' ' + unit) if unit else ''}")
+        flags = [
+            label
+            for point, (v, _) in values.items()
+            if v and (label := _FLAG_KINDS.get(self.kinds.get((device, point), ""))) is not None
+        ]
+        return f"  {device:<22} {'  '.join(shown):<64} {' '.join(sorted(set(flags)))}"
+
+    async def run(self, channel: Channel[Reading]) -> None:
+        latest: dict[str, dict[str, tuple[object, str]]] = {}
+        last_print = 0.0
+        while True:
+            for r in await channel.get_batch(10_000):
+                latest.setdefault(r.device_id, {})[r.point] = (r.value, r.unit)
+            now = time.monotonic()
+            if latest and now - last_print >= 2.0:
+                last_print = now
+                print(time.strftime("%H:%M:%S"), f"live readings ({len(latest)} devices):")
+                for dev in sorted(
+                    latest,
+                    key=lambda d: (
+                        d not in self.order,
+                        self.order.index(d) if d in self.order else 0,
+                        d,
+                    ),
+                ):
+                    print(self.line(dev, latest[dev]))
+                sys.stdout.flush()
 
 
 def _write_text(path: str, text: str) -> None:
@@ -151,29 +172,75 @@ def _write_text(path: str, text: str) -> None:
         fh.write(text)
 
 
+DEMO_PARTS = (
+    ("Modbus", "drivers.modbus.simulator.demo"),
+    ("OPC-UA", "drivers.opcua.simulator.combi_server"),
+    ("serial", "drivers.serial.simulator"),
+    ("MQTT", "drivers.mqtt.simulator"),
+    ("BLE", "drivers.ble.simulator"),
+)
+
+
+async def _start_parts(directory: str, clock: ScaledClock) -> list[DemoPart]:
+    """Each transport's simulated devices; a transport that cannot start here is skipped."""
+    import importlib
+
+    parts = []
+    for name, module_name in DEMO_PARTS:
+        try:
+            module = importlib.import_module(module_name)
+            demo_part = module.demo_part
+        except (ImportError, AttributeError):
+            continue
+        try:
+            part = await demo_part(directory, clock)
+        except Exception as exc:  # a demo keeps going without the transport that failed
+            print(f"  ({name} simulators skipped: {exc})")
+            continue
+        parts.append(part)
+    return parts
+
+
 async def run_demo(
-    directory: str, *, devices: int = 4, duration: float | None = None, speed: float = 60.0
+    directory: str,
+    *,
+    devices: int = 4,
+    duration: float | None = None,
+    speed: float = 60.0,
+    cloud: bool = True,
 ) -> int:
     from edge_agent.agent import Agent
     from edge_agent.config.loader import load_config
+    from edge_agent.demo_cloud import start_cloud_and_enrol
     from firmware_profiles.loader import load_library
 
     os.makedirs(directory, exist_ok=True)
     clock = ScaledClock(speed)
     sims = await start_demo_fleet(devices, clock)
+    parts = await _start_parts(directory, clock)
     cfg_path = os.path.join(directory, "venue.toml")
-    await asyncio.to_thread(_write_text, cfg_path, demo_config(sims, poll_s=2.0))
+    text = demo_config(sims, poll_s=2.0) + "".join(p.config_toml for p in parts)
+    await asyncio.to_thread(_write_text, cfg_path, text)
     cfg = load_config(cfg_path)
-    agent = Agent(cfg, load_library())
+    demo_cloud = None
+    if cloud:
+        demo_cloud = await start_cloud_and_enrol(
+            directory, cfg.storage.path, "demo-pubco", cfg.venue.id
+        )
+    library = load_library()
+    agent = Agent(cfg, library)
     live = agent.bus.subscribe("demo-view", (Reading,), 10_000, Overflow.DROP_OLDEST)
-    agent.supervisor  # noqa: B018 - created in Agent; printer joins its services below
-    printer = Service("demo-view", lambda: _print_live(live.channel, devices))
-    agent._extra.append(printer)
+    view = LiveView(cfg, library)
+    agent._extra.append(Service("demo-view", lambda: view.run(live.channel)))
     print(
         f"Simulated venue: {devices} Dixell XR77U-style controllers on loopback "
-        f"(equipment time x{speed:g}). Config: {cfg_path}"
+        f"(equipment time x{speed:g})."
     )
-    print("Ctrl-C to stop.\n")
+    for p in parts:
+        print(f"  + {p.description}")
+    if demo_cloud is not None:
+        print(f"  + local cloud at {demo_cloud.url} (data in {demo_cloud.data}); box enrolled")
+    print(f"Config: {cfg_path}. Ctrl-C to stop.\n")
     stopper: asyncio.Task[None] | None = None
     if duration is not None:
 
@@ -189,9 +256,15 @@ async def run_demo(
             stopper.cancel()
         for sim in sims:
             await sim.stop()
+        for p in parts:
+            with contextlib.suppress(Exception):
+                await p.stop()
+        if demo_cloud is not None:
+            await demo_cloud.stop()
     print(f"\nStore kept at {cfg.storage.path}. Look at it with:")
     print(f"  .venv/bin/beerflow-edge status --config {cfg_path}")
     print(f"  .venv/bin/beerflow-edge readings --config {cfg_path} --device {_unit(0).id}")
+    print(f"  .venv/bin/beerflow-edge tui --config {cfg_path}   (while the demo runs)")
     return rc
 
 

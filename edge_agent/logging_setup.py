@@ -35,3 +35,6 @@ def setup_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root.setLevel(level.upper())
     # pymodbus logs every failed transaction with a frame dump; our drivers log outages once.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    # Client libraries narrate every session at INFO; the agent reports what matters itself.
+    for name in ("asyncua", "aiohttp.access", "bleak", "paho"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
