@@ -107,11 +107,14 @@ class Agent:
         return [store, support, build_services(self.drivers, devices)]
 
     def _optional_services(self) -> list[Service]:
-        """Areas that add themselves: cloud sync (once provisioned), the terminal's history."""
+        """Areas that add themselves: rules and HACCP, cloud sync (once provisioned), history."""
         from cloud_sync import service as sync
+        from rules import api as rules_api
+        from rules.service import build_rules_services
         from tui import agent_routes
 
-        services = sync.build_sync_services(self)
+        services = build_rules_services(self) + sync.build_sync_services(self)
+        self.api_extensions.append(lambda app: rules_api.add_routes(app, self))
         self.api_extensions.append(lambda app: sync.add_routes(app, self))
         self.api_extensions.append(lambda app: agent_routes.add_routes(app, self))
         return services

@@ -499,7 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     from cloud_sync.cli import add_commands as add_sync_commands
+    from rules.cli import add_commands as add_rules_commands
 
+    add_rules_commands(sub)
     add_sync_commands(sub)
 
     sm = sub.add_parser("simulate", help="serve simulated Modbus fridges until interrupted")

@@ -94,14 +94,14 @@ async def test_every_screen_renders_and_missing_services_say_not_available(agent
         await pilot.press("5")
         await pilot.pause()
         assert "No keg or scale devices" in svg_text(app, tmp_path, "stock")
-        # Alarms, HACCP and sync services are not on this agent yet: said plainly, no crash.
-        missing = (("2", "alarms", "alarms"), ("3", "haccp", "HACCP"), ("6", "sync", "sync"))
+        # HACCP checks and sync (not provisioned) are not on this agent: said plainly, no crash.
+        missing = (("3", "haccp", "HACCP"), ("6", "sync", "sync"))
         for key, name, what in missing:
             await pilot.press(key)
             await pilot.pause()
             text = svg_text(app, tmp_path, name)
             assert f"no {what} service yet" in text, name
-        # acknowledging with no alarms service: a clear message, the app keeps running
+        # acknowledging with no active alarm: nothing to do, the app keeps running
         await pilot.press("2", "a")
         await pilot.pause()
         assert app.current == "alarms" and app.is_running

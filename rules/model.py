@@ -1,0 +1,289 @@
+"""The rule file format: frozen dataclasses decoded from TOML with file:line: field errors.
+
+One flat dataclass per concept with a `type` tag: the decoder has no tagged unions, so each
+`__post_init__` checks that the fields its type needs are present (a located error otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
+from edge_agent.errors import ValidationError
+from firmware_profiles.schema import SLUG, SLUG_HINT
+
+TriggerType = Literal["threshold", "rate", "state", "no_data", "schedule", "event"]
+ActionType = Literal["alarm", "clear_alarm", "command", "notify", "record"]
+Priority = Literal["low", "normal", "high", "critical"]
+UnitKind = Literal["cold_hold", "freezer", "hot_hold", "cellar", "cooling", "reheat", "line_clean"]
+
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+# Action types other areas add later register here; an unknown one is a load error until then.
+PLANNED_ACTIONS = {
+    "inventory_update": "the stock issue",
+    "price_adjustment": "the pricing issue",
+    "start_workflow": "the kitchen workflow issue",
+}
+ACTION_HOOKS: dict[str, Any] = {}
+BUILTIN_ACTIONS = {"alarm", "clear_alarm", "command", "notify", "record"}
+
+
+def register_action(name: str, handler: Any) -> None:
+    """For later areas: make `type = name` a valid action, executed by handler(rule, firing)."""
+    ACTION_HOOKS[name] = handler
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    type: TriggerType
+    device: str = ""
+    point: str = ""
+    above: float | None = None
+    below: float | None = None
+    # Hysteresis: an active alarm clears only once the value is back past this limit.
+    clear: float | None = None
+    for_s: float = field(default=0.0, metadata={"min": 0, "max": 7 * 86400})
+    # rate: degrees (or units) per minute over window_s
+    per_minute: float | None = None
+    window_s: float = field(default=600.0, metadata={"min": 10, "max": 86400})
+    equals: str | None = None
+    minutes: float | None = field(default=None, metadata={"min": 0.1, "max": 7 * 1440})
+    cron: str | None = None
+    kind: str | None = None
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        t = self.type
+        if t in ("threshold", "rate", "state") and not (self.device and self.point):
+            raise ValueError(f"a {t} trigger needs 'device' and 'point'")
+        if t == "threshold":
+            if (self.above is None) == (self.below is None):
+                raise ValueError("a threshold trigger needs exactly one of 'above' or 'below'")
+            if self.clear is not None:
+                if self.above is not None and self.clear > self.above:
+                    raise ValueError("'clear' must not be above 'above' (hysteresis)")
+                if self.below is not None and self.clear < self.below:
+                    raise ValueError("'clear' must not be below 'below' (hysteresis)")
+        if t == "rate" and self.per_minute is None:
+            raise ValueError("a rate trigger needs 'per_minute' (negative for a fall)")
+        if t == "state" and self.equals is None:
+            raise ValueError("a state trigger needs 'equals'")
+        if t == "no_data" and (not self.device or self.minutes is None):
+            raise ValueError("a no_data trigger needs 'device' and 'minutes'")
+        if t == "schedule":
+            if not self.cron:
+                raise ValueError("a schedule trigger needs 'cron' (5 fields)")
+            _check_cron(self.cron)
+        if t == "event" and not self.kind:
+            raise ValueError("an event trigger needs 'kind'")
+
+    @property
+    def limit(self) -> float:
+        return self.above if self.above is not None else float(self.below or 0.0)
+
+    @property
+    def clear_limit(self) -> float:
+        return self.clear if self.clear is not None else self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: Literal["time_window", "point"]
+    start: str = field(default="00:00", metadata={"pattern": r"[0-2]\d:[0-5]\d"})
+    end: str = field(default="24:00", metadata={"pattern": r"[0-2]\d:[0-5]\d"})
+    days: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = ()
+    device: str = ""
+    point: str = ""
+    equals: str | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.type == "point":
+            if not (self.device and self.point):
+                raise ValueError("a point condition needs 'device' and 'point'")
+            if self.equals is None and self.above is None and self.below is None:
+                raise ValueError("a point condition needs 'equals', 'above' or 'below'")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """Hold an alarm back while `point` is true (defrost, door open) or after power-up.
+
+    The window of one episode runs from its start until it ends plus `recovery_s`, and never
+    longer than `cap_s` from its start: a stuck defrost or a door left open still alarms.
+    """
+
+    when: Literal["defrost", "door", "power_up"]
+    cap_s: float = field(metadata={"min": 0, "max": 86400})
+    device: str = ""
+    point: str = ""
+    recovery_s: float = field(default=0.0, metadata={"min": 0, "max": 86400})
+
+    def __post_init__(self) -> None:
+        if self.when != "power_up" and not self.point:
+            raise ValueError(f"a {self.when} suppression needs the 'point' that reports it")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: str = field(metadata={"nonempty": True})
+    alarm: str = ""  # clear_alarm: the rule id whose alarm to clear
+    device: str = ""
+    command: str = ""
+    args: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+    kind: str = ""
+    to: Literal["ui", "manager", "cloud"] = "ui"
+
+    def __post_init__(self) -> None:
+        if self.type not in BUILTIN_ACTIONS and self.type not in ACTION_HOOKS:
+            if self.type in PLANNED_ACTIONS:
+                raise ValueError(
+                    f"action {self.type!r} is not available yet (it arrives with "
+                    f"{PLANNED_ACTIONS[self.type]})"
+                )
+            known = ", ".join(sorted(BUILTIN_ACTIONS | set(ACTION_HOOKS)))
+            raise ValueError(f"unknown action type {self.type!r} (known: {known})")
+        if self.type == "command" and not (self.device and self.command):
+            raise ValueError("a command action needs 'device' and 'command'")
+        if self.type == "clear_alarm" and not self.alarm:
+            raise ValueError("a clear_alarm action needs 'alarm' (the rule id)")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    trigger: Trigger
+    actions: tuple[Action, ...] = field(metadata={"nonempty": True})
+    description: str = ""
+    enabled: bool = True
+    priority: Priority = "normal"
+    cooldown_s: float = field(default=0.0, metadata={"min": 0, "max": 86400})
+    conditions: tuple[Condition, ...] = ()
+    suppress: tuple[Suppression, ...] = ()
+    # HACCP unit this rule watches (excursions are recorded against it)
+    unit: str = ""
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.priority]
+
+    @property
+    def raises_alarm(self) -> bool:
+        return any(a.type == "alarm" for a in self.actions)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    after_s: float = field(metadata={"min": 0, "max": 7 * 86400})
+    action: Literal["notify_ui", "buzzer", "notify_manager"]
+
+
+DEFAULT_LADDER = (
+    EscalationStep(0.0, "notify_ui"),
+    EscalationStep(600.0, "buzzer"),
+    EscalationStep(1800.0, "notify_manager"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    steps: tuple[EscalationStep, ...] = DEFAULT_LADDER
+    buzzer_device: str = ""
+    buzzer_command: str = "buzzer_on"
+
+    def __post_init__(self) -> None:
+        if list(self.steps) != sorted(self.steps, key=lambda s: s.after_s):
+            raise ValueError("escalation steps must be in order of after_s")
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A monitored HACCP unit: a fridge, a freezer, a hot cabinet, the cellar, a probe."""
+
+    id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
+    kind: UnitKind
+    device: str = field(metadata={"nonempty": True})
+    point: str = "room_temp"
+    label: str = ""
+    # Overrides of the region preset (°C, seconds)
+    max_c: float | None = None
+    min_c: float | None = None
+    delay_s: float | None = field(default=None, metadata={"min": 0, "max": 86400})
+    record_every_s: float = field(default=900.0, metadata={"min": 60, "max": 86400})
+    defrost_point: str = ""
+    door_point: str = ""
+    power_up_s: float = field(default=5400.0, metadata={"min": 0, "max": 86400})
+
+
+@dataclass(frozen=True, slots=True)
+class Haccp:
+    region: Literal["uk", "us", ""] = ""
+    units: tuple[Unit, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RuleFile:
+    rules: tuple[Rule, ...] = ()
+    escalation: Escalation = Escalation()
+    haccp: Haccp = Haccp()
+    source: str = ""
+
+
+def _check_cron(expr: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]
+
+    if len(expr.split()) != 5:
+        raise ValueError(f"cron {expr!r} must have 5 fields (minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(expr, timezone=dt.UTC)
+    except ValueError as exc:
+        raise ValueError(f"cron {expr!r}: {exc}") from exc
+
+
+def load_rules(file: str, region: str = "uk") -> RuleFile:
+    return load_rules_text(read_text(file), file, region)
+
+
+def load_rules_text(text: str, file: str, region: str = "uk") -> RuleFile:
+    data, lines = parse_toml(text, file)
+    dec = Decoder(file, lines)
+    rf = dec.decode_dataclass(RuleFile, {k: v for k, v in data.items() if k != "source"}, ())
+    if rf is not INVALID:
+        _cross_check(rf, dec)
+    if dec.issues:
+        raise ValidationError(dec.issues)
+    from rules.haccp.presets import expand_units
+
+    eff_region = rf.haccp.region or region
+    generated = expand_units(rf.haccp.units, eff_region)
+    return RuleFile(rf.rules + generated, rf.escalation, rf.haccp, os.path.abspath(file))
+
+
+def _cross_check(rf: RuleFile, dec: Decoder) -> None:
+    seen: dict[str, int] = {}
+    for i, r in enumerate(rf.rules):
+        if r.id in seen:
+            dec.error(
+                ("rules", i, "id"), f"duplicate rule id {r.id!r} (first at rules[{seen[r.id]}])"
+            )
+        seen.setdefault(r.id, i)
+    unit_ids: set[str] = set()
+    for i, u in enumerate(rf.haccp.units):
+        if u.id in unit_ids:
+            dec.error(("haccp", "units", i, "id"), f"duplicate unit id {u.id!r}")
+        unit_ids.add(u.id)
+    for i, r in enumerate(rf.rules):
+        for j, a in enumerate(r.actions):
+            if a.type == "clear_alarm" and a.alarm not in seen:
+                dec.error(("rules", i, "actions", j, "alarm"), f"no rule {a.alarm!r} in this file")
+
+
+def venue_rules_path(config_source: str) -> str:
+    """Where a venue's rules live: rules.toml next to the venue config."""
+    return os.path.join(os.path.dirname(os.path.abspath(config_source)), "rules.toml")

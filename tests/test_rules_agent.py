@@ -1,0 +1,188 @@
+"""The rules service inside a running agent: rules.toml next to the venue config, readings on
+the bus, alarms acknowledged and actioned over the local API, manual checks, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import textwrap
+from pathlib import Path
+
+import aiohttp
+
+from edge_agent.agent import Agent
+from edge_agent.clock import ManualClock
+from edge_agent.config.loader import load_config
+from edge_agent.messages import Reading
+from edge_agent.supervisor import Service
+from firmware_profiles.loader import load_library
+from rules.api import add_routes
+from rules.cli import main
+from rules.service import SERVICES, build_rules_services
+from tests.conftest import MINIMAL_VENUE
+from tests.helpers import api_get, until
+
+RULES = """\
+[haccp]
+region = "us"
+
+[[haccp.units]]
+id = "walk-in"
+kind = "cold_hold"
+device = "walkin"
+defrost_point = "defrost_active"
+power_up_s = 0
+
+[[rules]]
+id = "walkin-offline"
+[rules.trigger]
+type = "no_data"
+device = "walkin"
+minutes = 120
+[[rules.actions]]
+type = "notify"
+message = "walk-in sensor silent"
+"""
+
+
+class RulesAgent(Agent):
+    """What the lead's wiring does: rules services in the support stage, routes on the API."""
+
+    def services(self) -> list[list[Service]]:
+        stages = super().services()
+        stages[1].extend(build_rules_services(self))
+        self.api_extensions.append(lambda app: add_routes(app, self))
+        return stages
+
+
+async def api_post(sock: str, path: str, body: dict) -> tuple[int, str]:
+    conn = aiohttp.UnixConnector(path=sock)
+    async with (
+        aiohttp.ClientSession(connector=conn) as s,
+        s.post(f"http://agent{path}", json=body) as r,
+    ):
+        return r.status, await r.text()
+
+
+async def test_alarm_through_the_agent_and_its_api(
+    write_config, clock: ManualClock, tmp_path: Path, capsys
+) -> None:
+    (tmp_path / "rules.toml").write_text(RULES)
+    cfg = load_config(write_config(MINIMAL_VENUE))
+    agent = RulesAgent(cfg, load_library(), clock=clock)
+    task = asyncio.create_task(agent.run(install_signals=False))
+    try:
+        await until(agent.api_ready.is_set, what="API up")
+        svc = SERVICES[agent]
+        await until(svc.ready.is_set, what="rules ready")
+
+        async def send(v: float) -> None:
+            n = svc.batches
+            await agent.bus.publish(Reading("walkin", "room_temp", v, clock.time(), "°C"))
+            await until(lambda: svc.batches > n, what="processed")
+            await svc.settled()
+
+        await send(3.0)
+        await clock.advance(600)
+        await send(6.0)  # above the FDA 5 °C
+        await clock.advance(1800)  # the preset's 30 min delay
+        await until(lambda: svc.engine.state["walk-in-high"].active, what="alarm")
+        await svc.settled()
+
+        status, body = await api_get(cfg.api.socket, "/alarms")
+        (alarm,) = json.loads(body)["alarms"]
+        assert status == 200 and alarm["rule_id"] == "walk-in-high" and alarm["unit"] == "walk-in"
+        path = f"/alarms/{alarm['id']}"
+        status, text = await api_post(
+            cfg.api.socket,
+            f"{path}/corrective-action",
+            {"by": "Sam", "action": "x", "disposition": "kept"},
+        )
+        assert status == 409 and "acknowledge" in text
+        status, _ = await api_post(cfg.api.socket, f"{path}/ack", {"by": ""})
+        assert status == 400
+        status, _ = await api_post(cfg.api.socket, f"{path}/ack", {"by": "Sam Okafor"})
+        assert status == 200
+        status, body = await api_post(
+            cfg.api.socket,
+            f"{path}/corrective-action",
+            {
+                "by": "Sam Okafor",
+                "action": "door seal replaced; stock moved",
+                "disposition": "moved",
+                "verification": 4.1,
+            },
+        )
+        assert status == 200 and json.loads(body)["alarm"]["state"] == "actioned"
+        await send(3.5)
+        status, body = await api_get(cfg.api.socket, "/alarms/history")
+        (done,) = json.loads(body)["alarms"]
+        assert done["state"] == "closed" and done["acked_by"] == "Sam Okafor"
+
+        status, body = await api_post(
+            cfg.api.socket,
+            "/haccp/checks",
+            {
+                "unit": "walk-in",
+                "check": "calibration",
+                "by": "Jo",
+                "value": 0.2,
+                "reference": 0.0,
+                "passed": True,
+            },
+        )
+        assert status == 201
+        status, _ = await api_post(
+            cfg.api.socket, "/haccp/checks", {"unit": "walk-in", "check": "vibes", "by": "Jo"}
+        )
+        assert status == 400
+        status, body = await api_get(cfg.api.socket, "/haccp/records?unit=walk-in")
+        kinds = [r["kind"] for r in json.loads(body)["records"]]
+        assert kinds[:1] == ["reading"]  # the 15-minute recorded readings run alongside
+        for k in ("excursion_start", "acknowledged", "corrective_action", "excursion_end", "check"):
+            assert k in kinds
+        status, body = await api_get(cfg.api.socket, "/haccp/verify")
+        assert json.loads(body)["ok"] is True
+        status, body = await api_get(cfg.api.socket, "/rules")
+        stats = {r["id"]: r for r in json.loads(body)["rules"]}
+        assert stats["walk-in-high"]["count"] == 1 and stats["walk-in-high"]["last_fired"]
+    finally:
+        agent.stop()
+        await asyncio.wait_for(task, 10)
+    assert await asyncio.to_thread(main, ["haccp", "verify", "-c", cfg.source]) == 0
+    assert "intact" in capsys.readouterr().out
+
+
+def test_rules_check_and_replay_cli(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES)
+    assert main(["rules", "check", str(rules)]) == 0
+    assert "OK: 2 rule(s) (1 from 1 HACCP unit(s), region us)" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(RULES.replace("minutes = 120", 'minutes = "two hours"'))
+    assert main(["rules", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml:16: rules[0].trigger.minutes: must be a number" in err, err
+    data = tmp_path / "readings.csv"
+    rows = ["ts,device,point,value"]
+    rows += [
+        f"2025-06-15T10:{m:02d}:00,walkin,room_temp,{3.0 if m < 10 else 7.0}"
+        for m in range(0, 60, 5)
+    ]
+    rows += ["2025-06-15T11:00:00,walkin,room_temp,3.5"]
+    data.write_text("\n".join(rows) + "\n")
+    assert main(["rules", "replay", str(rules), "--data", str(data), "--tz", "Europe/London"]) == 0
+    out = capsys.readouterr().out
+    assert "2025-06-15 10:40:00 FIRE  walk-in-high value=7.0 since 2025-06-15 10:10:00" in out, out
+    assert "2025-06-15 11:00:00 CLEAR walk-in-high" in out
+    (tmp_path / "x.csv").write_text("ts,device,point,value\nyesterday,walkin,room_temp,1\n")
+    assert main(["rules", "replay", str(rules), "--data", str(tmp_path / "x.csv")]) == 2
+    assert "x.csv:2: ts: not a time" in capsys.readouterr().err
+
+
+def test_rules_file_missing_means_no_rules(write_config, clock) -> None:
+    cfg = load_config(write_config(textwrap.dedent(MINIMAL_VENUE)))
+    agent = Agent(cfg, load_library(), clock=clock)
+    (svc,) = build_rules_services(agent)
+    assert svc.name == "rules"
+    assert SERVICES[agent].engine.rules == []
