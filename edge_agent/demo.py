@@ -176,7 +176,7 @@ DEMO_PARTS = (
     ("Modbus", "drivers.modbus.simulator.demo"),
     ("OPC-UA", "drivers.opcua.simulator.combi_server"),
     ("serial", "drivers.serial.simulator"),
-    ("MQTT", "drivers.mqtt.simulator"),
+    ("MQTT", "drivers.mqtt.simulator.demo"),
     ("BLE", "drivers.ble.simulator"),
 )
 

@@ -1,11 +1,35 @@
-"""Services for mqtt devices."""
+"""MQTT services: one broker connection per configured broker, shared by its devices; one
+command handler per device."""
 
 from __future__ import annotations
 
 from drivers.base import Devices, DriverContext
-from drivers.errors import DriverError
+from drivers.mqtt.commander import MqttCommander
+from drivers.mqtt.service import BrokerService, MqttDevice
+from edge_agent.config.model import BrokerConfig, VenueConfig
 from edge_agent.supervisor import Service
 
 
+def client_id_for(cfg: VenueConfig, broker: BrokerConfig) -> str:
+    # Stable across restarts: the broker keeps our persistent session under this id.
+    return broker.client_id or f"beerflow-{cfg.venue.id}-{broker.id}"
+
+
 def build(ctx: DriverContext, devices: Devices) -> list[Service]:
-    raise DriverError("the mqtt driver is not part of this build")
+    by_broker: dict[str, list[MqttDevice]] = {}
+    for dev, profile in devices:
+        assert dev.broker is not None and profile.mqtt is not None  # checked at config load
+        health = ctx.health.register(dev.id, "mqtt")
+        by_broker.setdefault(dev.broker, []).append(MqttDevice(dev, profile.mqtt, health))
+    services = []
+    for broker_id in sorted(by_broker):
+        broker = ctx.config.broker(broker_id)
+        assert broker is not None
+        svc = BrokerService(
+            broker, client_id_for(ctx.config, broker), by_broker[broker_id], ctx.bus, ctx.clock
+        )
+        ctx.shared.setdefault("mqtt", {})[broker_id] = svc
+        for d in by_broker[broker_id]:
+            ctx.commanders[d.device.id] = MqttCommander(svc, d)
+        services.append(Service(f"mqtt:{broker_id}", svc.run, restart=True))
+    return services
