@@ -113,7 +113,6 @@ async def test_client_against_a_real_agent_without_alarm_haccp_sync_routes(write
         # the rules service runs (no rule file: no alarms); sync is not provisioned
         assert await client.alarms() == []
         for call in (
-            client.haccp_checks_due(),
             client.sync_status(),
             client.haccp_log("walk-in", "2025-06-15"),
             client.record_probe_reading("walk-in", 3.5, "12", "1234"),
