@@ -362,6 +362,25 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_tui(cfg.api.socket, args.locale or cfg.venue.locale, cfg.venue.temperature_unit)
 
 
+def cmd_staff_hash_pin(args: argparse.Namespace) -> int:
+    """Read a PIN twice without echo; print the `pin_hash = "..."` line for a [[staff]] entry."""
+    import getpass
+
+    from edge_agent.staff import hash_pin
+
+    pin = getpass.getpass("PIN (4-12 digits): ")
+    if getpass.getpass("PIN again: ") != pin:
+        print("error: the two PINs differ", file=sys.stderr)
+        return 2
+    try:
+        line = hash_pin(pin)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f'pin_hash = "{line}"')
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
     from edge_agent.logging_setup import setup_logging
@@ -447,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     config_opt(t)
     t.add_argument("--locale", choices=["en", "it"], help="override the venue's language")
     t.set_defaults(func=cmd_tui)
+
+    st = sub.add_parser("staff", help="staff PINs for the kitchen terminal")
+    stsub = st.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sth = stsub.add_parser("hash-pin", help="hash a PIN (read without echo) for [[staff]] pin_hash")
+    sth.set_defaults(func=cmd_staff_hash_pin)
 
     dv = sub.add_parser("discover", help="find devices and propose venue-config entries")
     dv.add_argument(

@@ -1,4 +1,9 @@
-"""Local API routes for alarms, rules and HACCP records (the terminal UI's view and actions)."""
+"""Local API routes for alarms, rules and HACCP records (the terminal UI's view and actions).
+
+Staff actions (acknowledge, corrective action, manual checks) carry `staff_id` and `pin`; the
+PIN is checked against the venue config's `[[staff]]` hashes and the record is signed with the
+staff member's name and ID. 401: unknown ID or wrong PIN; 429: locked out after wrong PINs.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
+from edge_agent.staff import LockedOut, Staff, StaffDirectory, WrongPin
 from edge_agent.store.schema import connect
 from rules import alarms
-from rules.haccp import chain
+from rules.haccp import chain, due
+from rules.haccp.presets import unit_limits
 from rules.service import SERVICES, RulesService
 
 if TYPE_CHECKING:
@@ -65,7 +72,32 @@ def _opt_num(body: dict[str, Any], key: str) -> float | None:
     return float(v)
 
 
+def signature(staff: Staff) -> str:
+    """What a record's `by` says: the name an inspector reads, and the ID that makes it unique."""
+    return f"{staff.name} ({staff.id})"
+
+
 def add_routes(app: web.Application, agent: Agent) -> None:
+    directory = StaffDirectory(agent.config.staff, agent.clock, agent.bus.publish)
+
+    async def signed(body: dict[str, Any]) -> Staff:
+        staff_id = _str(body, "staff_id")
+        pin = body.get("pin")
+        if not isinstance(pin, str) or not pin:
+            raise web.HTTPBadRequest(text="'pin' is required (text)\n")
+        if not len(directory):
+            raise web.HTTPUnauthorized(
+                text="no staff are configured on this box: add [[staff]] to the venue config\n"
+            )
+        try:
+            return await directory.authenticate(staff_id, pin)
+        except LockedOut as exc:
+            raise web.HTTPTooManyRequests(
+                text=f"{exc}\n", headers={"Retry-After": str(max(1, round(exc.retry_after_s)))}
+            ) from None
+        except WrongPin as exc:
+            raise web.HTTPUnauthorized(text=f"{exc}\n") from None
+
     def service() -> RulesService:
         svc = SERVICES.get(agent)
         if svc is None:
@@ -90,21 +122,23 @@ def add_routes(app: web.Application, agent: Agent) -> None:
 
     async def ack(request: web.Request) -> web.Response:
         body = await _body(request)
+        alarm_id, svc = _alarm_id(request), service()
+        staff = await signed(body)
         try:
-            a = await service().acknowledge(_alarm_id(request), _str(body, "by"))
+            a = await svc.acknowledge(alarm_id, signature(staff))
         except alarms.AlarmError as exc:
             raise web.HTTPConflict(text=f"{exc}\n") from exc
         return web.json_response({"alarm": a})
 
     async def corrective(request: web.Request) -> web.Response:
         body = await _body(request)
+        alarm_id, svc = _alarm_id(request), service()
+        action, disposition = _str(body, "action"), _str(body, "disposition")
+        verification = _opt_num(body, "verification")
+        staff = await signed(body)  # last: a malformed form does not cost a PIN attempt
         try:
-            a = await service().corrective_action(
-                _alarm_id(request),
-                _str(body, "by"),
-                _str(body, "action"),
-                _str(body, "disposition"),
-                _opt_num(body, "verification"),
+            a = await svc.corrective_action(
+                alarm_id, signature(staff), action, disposition, verification
             )
         except alarms.AlarmError as exc:
             raise web.HTTPConflict(text=f"{exc}\n") from exc
@@ -130,8 +164,40 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         notes = _str(body, "notes", required=False)
         if notes:
             extra["notes"] = notes
-        seq = await service().manual_check(_str(body, "unit"), kind, _str(body, "by"), extra)
-        return web.json_response({"seq": seq}, status=201)
+        unit, svc = _str(body, "unit"), service()
+        staff = await signed(body)
+        extra["staff_id"] = staff.id
+        seq = await svc.manual_check(unit, kind, signature(staff), extra)
+        return web.json_response({"seq": seq, "by": signature(staff)}, status=201)
+
+    async def checks_due(_: web.Request) -> web.Response:
+        svc = service()
+        day = due.venue_day(agent.clock.time(), agent.config.venue.timezone)
+        since = day.start - due.CALIBRATION_EVERY_S
+        done = _read(agent, lambda c: list(chain.records(c, since, day.end, kind="check")))
+        rows = due.checks_due(svc.rule_file.haccp.units, day, done)
+        return web.json_response(
+            {"day": day.name, "from": day.start, "to": day.end, "checks": rows}
+        )
+
+    async def units(_: web.Request) -> web.Response:
+        svc = service()
+        out = []
+        for u in svc.rule_file.haccp.units:
+            lim = unit_limits(u, svc.region)
+            out.append(
+                {
+                    "id": u.id,
+                    "label": u.label or u.id,
+                    "kind": u.kind,
+                    "device": u.device,
+                    "point": u.point,
+                    "max_c": lim.max_c if lim else None,
+                    "min_c": lim.min_c if lim else None,
+                    "delay_s": lim.delay_s if lim else None,
+                }
+            )
+        return web.json_response({"region": svc.region, "units": out})
 
     async def records(request: web.Request) -> web.Response:
         q = request.query
@@ -165,5 +231,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
     app.router.add_post("/alarms/{id}/corrective-action", corrective)
     app.router.add_get("/rules", rules)
     app.router.add_post("/haccp/checks", check)
+    app.router.add_get("/haccp/checks/due", checks_due)
+    app.router.add_get("/haccp/units", units)
     app.router.add_get("/haccp/records", records)
     app.router.add_get("/haccp/verify", verify)

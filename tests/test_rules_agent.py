@@ -14,6 +14,7 @@ from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Reading
+from edge_agent.staff import hash_pin
 from edge_agent.supervisor import Service
 from firmware_profiles.loader import load_library
 from rules.api import add_routes
@@ -45,6 +46,21 @@ message = "walk-in sensor silent"
 """
 
 
+STAFF = f"""
+[[staff]]
+id = "12"
+name = "Sam Okafor"
+pin_hash = "{hash_pin("2468")}"
+
+[[staff]]
+id = "jo"
+name = "Jo Bianchi"
+role = "manager"
+pin_hash = "{hash_pin("1357")}"
+"""
+SAM = {"staff_id": "12", "pin": "2468"}
+
+
 class RulesAgent(Agent):
     """What the lead's wiring does: rules services in the support stage, routes on the API."""
 
@@ -68,7 +84,7 @@ async def test_alarm_through_the_agent_and_its_api(
     write_config, clock: ManualClock, tmp_path: Path, capsys
 ) -> None:
     (tmp_path / "rules.toml").write_text(RULES)
-    cfg = load_config(write_config(MINIMAL_VENUE))
+    cfg = load_config(write_config(MINIMAL_VENUE + STAFF))
     agent = RulesAgent(cfg, load_library(), clock=clock)
     task = asyncio.create_task(agent.run(install_signals=False))
     try:
@@ -96,18 +112,22 @@ async def test_alarm_through_the_agent_and_its_api(
         status, text = await api_post(
             cfg.api.socket,
             f"{path}/corrective-action",
-            {"by": "Sam", "action": "x", "disposition": "kept"},
+            {**SAM, "action": "x", "disposition": "kept"},
         )
         assert status == 409 and "acknowledge" in text
-        status, _ = await api_post(cfg.api.socket, f"{path}/ack", {"by": ""})
-        assert status == 400
         status, _ = await api_post(cfg.api.socket, f"{path}/ack", {"by": "Sam Okafor"})
+        assert status == 400  # a name alone no longer signs anything
+        status, text = await api_post(cfg.api.socket, f"{path}/ack", {**SAM, "pin": "0000"})
+        assert status == 401 and "wrong PIN for Sam Okafor" in text
+        status, text = await api_post(cfg.api.socket, f"{path}/ack", {"staff_id": "99", "pin": "1"})
+        assert status == 401 and "no staff member" in text
+        status, _ = await api_post(cfg.api.socket, f"{path}/ack", SAM)
         assert status == 200
         status, body = await api_post(
             cfg.api.socket,
             f"{path}/corrective-action",
             {
-                "by": "Sam Okafor",
+                **SAM,
                 "action": "door seal replaced; stock moved",
                 "disposition": "moved",
                 "verification": 4.1,
@@ -117,7 +137,8 @@ async def test_alarm_through_the_agent_and_its_api(
         await send(3.5)
         status, body = await api_get(cfg.api.socket, "/alarms/history")
         (done,) = json.loads(body)["alarms"]
-        assert done["state"] == "closed" and done["acked_by"] == "Sam Okafor"
+        assert done["state"] == "closed" and done["acked_by"] == "Sam Okafor (12)"
+        assert done["action_by"] == "Sam Okafor (12)"
 
         status, body = await api_post(
             cfg.api.socket,
@@ -125,7 +146,8 @@ async def test_alarm_through_the_agent_and_its_api(
             {
                 "unit": "walk-in",
                 "check": "calibration",
-                "by": "Jo",
+                "staff_id": "jo",
+                "pin": "1357",
                 "value": 0.2,
                 "reference": 0.0,
                 "passed": True,
@@ -133,7 +155,9 @@ async def test_alarm_through_the_agent_and_its_api(
         )
         assert status == 201
         status, _ = await api_post(
-            cfg.api.socket, "/haccp/checks", {"unit": "walk-in", "check": "vibes", "by": "Jo"}
+            cfg.api.socket,
+            "/haccp/checks",
+            {"unit": "walk-in", "check": "vibes", "staff_id": "jo", "pin": "1357"},
         )
         assert status == 400
         status, body = await api_get(cfg.api.socket, "/haccp/records?unit=walk-in")
@@ -141,11 +165,27 @@ async def test_alarm_through_the_agent_and_its_api(
         assert kinds[:1] == ["reading"]  # the 15-minute recorded readings run alongside
         for k in ("excursion_start", "acknowledged", "corrective_action", "excursion_end", "check"):
             assert k in kinds
+        (check,) = [r for r in json.loads(body)["records"] if r["kind"] == "check"]
+        assert check["data"]["by"] == "Jo Bianchi (jo)" and check["data"]["staff_id"] == "jo"
+        assert "1357" not in body
         status, body = await api_get(cfg.api.socket, "/haccp/verify")
         assert json.loads(body)["ok"] is True
         status, body = await api_get(cfg.api.socket, "/rules")
         stats = {r["id"]: r for r in json.loads(body)["rules"]}
         assert stats["walk-in-high"]["count"] == 1 and stats["walk-in-high"]["last_fired"]
+
+        # five wrong PINs in a row lock Sam out, even with the right PIN after them
+        probe = {"unit": "walk-in", "check": "probe", "value": 3.9, "staff_id": "12"}
+        for expected in (401, 401, 401, 401, 429):
+            status, text = await api_post(cfg.api.socket, "/haccp/checks", {**probe, "pin": "0000"})
+            assert status == expected, text
+        assert "locked for 60 s" in text
+        status, text = await api_post(cfg.api.socket, "/haccp/checks", {**probe, "pin": "2468"})
+        assert status == 429 and "try again in 60 s" in text
+        await clock.advance(61)
+        body = {**SAM, "unit": "walk-in", "check": "probe", "value": 3.9}
+        status, _ = await api_post(cfg.api.socket, "/haccp/checks", body)
+        assert status == 201
     finally:
         agent.stop()
         await asyncio.wait_for(task, 10)

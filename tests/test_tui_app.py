@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from tests.helpers import until
-from tests.peers.tui_agent import run_for, start_agent, start_fridges, venue_toml
+from tests.peers.tui_agent import RULES_TOML, run_for, start_agent, start_fridges, venue_toml
 from tui.api_client import AgentClient
 from tui.app import KitchenApp
 from tui.model import Status
@@ -35,6 +35,7 @@ def svg_text(app: KitchenApp, tmp_path, name: str) -> str:
 @pytest.fixture
 async def agent(write_config, clock):
     sims = await start_fridges(clock)
+    write_config(RULES_TOML, "rules.toml")
     running = await start_agent(write_config(venue_toml(sims)), clock)
     running.sims = sims
     try:
@@ -72,11 +73,13 @@ async def test_overview_shows_every_unit_live_with_limit_status_and_sparkline(ag
         assert set(tiles) == {"walk-in", "freezer", "bar-fridge"}
         for dev, temp in temps.items():
             assert tiles[dev].temp == pytest.approx(temp)
-        assert tiles["freezer"].limit.value_c == -15.0 and tiles["walk-in"].limit.value_c == 5.0
+        # limits from the rules service's HACCP units: the walk-in's own, the UK presets
+        assert tiles["freezer"].limit.value_c == -15.0 and tiles["walk-in"].limit.value_c == 6.0
+        assert tiles["bar-fridge"].limit.value_c == 8.0
         assert all(v.status is not Status.OFFLINE for v in tiles.values())
         text = svg_text(app, tmp_path, "overview")
         assert "Walk-in cold room" in text and "Chest freezer" in text and "Bar fridge" in text
-        assert "limit ≤ 5.0 °C" in text and "limit ≤ -15.0 °C" in text
+        assert "limit ≤ 6.0 °C" in text and "limit ≤ -15.0 °C" in text
         assert "1 Overview" in text and "[L] Italiano" in text
         # status is shown as a word (colour-blind safe), whichever it is right now
         words = ("✔ OK", "⏸ PAUSED", "▲ CHECK", "✖ ALARM")
@@ -94,13 +97,10 @@ async def test_every_screen_renders_and_missing_services_say_not_available(agent
         await pilot.press("5")
         await pilot.pause()
         assert "No keg or scale devices" in svg_text(app, tmp_path, "stock")
-        # HACCP checks and sync (not provisioned) are not on this agent: said plainly, no crash.
-        missing = (("3", "haccp", "HACCP"), ("6", "sync", "sync"))
-        for key, name, what in missing:
-            await pilot.press(key)
-            await pilot.pause()
-            text = svg_text(app, tmp_path, name)
-            assert f"no {what} service yet" in text, name
+        # sync is not provisioned on this agent: said plainly, no crash.
+        await pilot.press("6")
+        await pilot.pause()
+        assert "no sync service yet" in svg_text(app, tmp_path, "sync")
         # acknowledging with no active alarm: nothing to do, the app keeps running
         await pilot.press("2", "a")
         await pilot.pause()
@@ -115,7 +115,7 @@ async def test_locale_switch_to_italian_and_back(agent, tmp_path):
         await pilot.pause()
         text = svg_text(app, tmp_path, "overview-it")
         assert "1 Panoramica" in text and "2 Allarmi" in text and "[L] English" in text
-        assert "limite ≤ 5,0 °C" in text  # decimal comma
+        assert "limite ≤ 6,0 °C" in text  # decimal comma
         assert "sicure" in text or "in allarme" in text or "da verificare" in text
         await pilot.press("4")
         await pilot.pause()
@@ -134,7 +134,7 @@ async def test_fahrenheit_venue_shows_fahrenheit(agent, tmp_path):
         assert view.unit == "°F"
         assert view.temp == pytest.approx(temps["walk-in"] * 9 / 5 + 32)
         await pilot.pause()
-        assert "limit ≤ 41.0 °F" in svg_text(app, tmp_path, "overview-f")
+        assert "limit ≤ 42.8 °F" in svg_text(app, tmp_path, "overview-f")
 
 
 async def test_agent_restart_shows_reconnecting_then_recovers(agent, tmp_path, clock):

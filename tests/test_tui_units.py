@@ -74,13 +74,15 @@ def test_alarm_order_active_then_severity_then_oldest():
 
     got = sort_alarms(
         [
-            a("1", "warning", "active", 10),
+            a("1", "high", "active", 10),
             a("2", "critical", "acknowledged", 1),
             a("3", "critical", "active", 20),
             a("4", "critical", "active", 5),
+            a("5", "low", "cleared", 0),
+            a("6", "critical", "actioned", 0),
         ]
     )
-    assert [x.id for x in got] == ["4", "3", "1", "2"]
+    assert [x.id for x in got] == ["4", "3", "1", "2", "5", "6"]
 
 
 @given(st.text(max_size=20))
@@ -103,22 +105,28 @@ async def test_client_says_unreachable_when_no_agent(tmp_path):
         await client.close()
 
 
-async def test_client_against_a_real_agent_without_alarm_haccp_sync_routes(write_config, clock):
+async def test_client_against_a_real_agent_without_rules_or_sync(write_config, clock):
+    """No rules.toml and no cloud: empty answers and plain refusals, never a crash."""
     sims = await start_fridges(clock, 1)
     running = await start_agent(write_config(venue_toml(sims)), clock)
     client = AgentClient(running.socket)
     try:
         health = await client.health()
         assert health.venue_id == "the-crown" and health.devices_total == 1
-        # the rules service runs (no rule file: no alarms); sync is not provisioned
-        assert await client.alarms() == []
-        for call in (
-            client.sync_status(),
-            client.haccp_log("walk-in", "2025-06-15"),
-            client.record_probe_reading("walk-in", 3.5, "12", "1234"),
-        ):
-            with pytest.raises(NotAvailable):
-                await call
+        assert await client.alarms() == [] and await client.haccp_units() == []
+        due = await client.haccp_checks_due()
+        assert due.checks == () and due.end - due.start in (82800, 86400, 90000)
+        log = await client.haccp_log("walk-in", due.start, due.end)
+        assert log.entries == () and log.gaps == ()
+        assert (await client.verify_chain()).ok
+        with pytest.raises(NotAvailable):
+            await client.sync_status()  # not provisioned
+        with pytest.raises(Rejected) as exc:
+            await client.acknowledge("1", "12", "2468")
+        assert exc.value.status == 409 and "no alarm 1" in exc.value.reason
+        with pytest.raises(Rejected) as exc:
+            await client.record_probe_reading("walk-in", 3.5, "12", "1111")
+        assert exc.value.status == 401 and "wrong PIN for Sam Okafor" in exc.value.reason
         # an answer with a reason (unknown device) is a refusal, not "not available"
         with pytest.raises(Rejected):
             await client.latest("nope")

@@ -20,19 +20,30 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-# Routes the terminal expects; the alarms/HACCP/sync ones are agreed at integration.
+# The agent's routes: edge_agent/api.py, tui/agent_routes.py, rules/api.py, cloud_sync.
 ROUTES = {
     "health": "/health",
     "devices": "/devices",
     "latest": "/readings/latest",
     "history": "/readings/history",
     "alarms": "/alarms",
+    "alarm_history": "/alarms/history",
     "ack": "/alarms/{id}/ack",
     "corrective": "/alarms/{id}/corrective-action",
-    "checks": "/haccp/checks",
-    "probe": "/haccp/probe",
-    "log": "/haccp/log",
+    "checks_due": "/haccp/checks/due",
+    "check": "/haccp/checks",
+    "units": "/haccp/units",
+    "records": "/haccp/records",
+    "verify": "/haccp/verify",
     "sync": "/sync",
+}
+# The rules service's alarm states, as the terminal words them. An alarm whose condition has
+# cleared but that nobody has actioned yet is "cleared" (it still needs a corrective action).
+ALARM_STATES = {
+    "raised": "active",
+    "acknowledged": "acknowledged",
+    "actioned": "actioned",
+    "closed": "closed",
 }
 
 
@@ -111,24 +122,52 @@ class Alarm:
     id: str
     device: str
     point: str
-    severity: str  # critical | warning | info
-    state: str  # active | acknowledged | cleared
+    severity: str  # the rule's priority: critical | high | normal | low
+    state: str  # active | acknowledged | actioned | cleared | closed
     message: str
     raised_at: float
     value: float | None = None
     limit: float | None = None
     acknowledged_by: str | None = None
+    unit: str = ""  # the HACCP unit the excursion is recorded against
+    peak: float | None = None
+    action_by: str | None = None
+    closed_at: float | None = None
+
+    @property
+    def condition_present(self) -> bool:
+        """Still out of limits (whatever staff have done about it so far)."""
+        return self.state in ("active", "acknowledged", "actioned")
 
 
 @dataclass(frozen=True, slots=True)
 class HaccpCheck:
     id: str
-    kind: str
+    kind: str  # opening | probe | closing | calibration
     unit: str
     label: str
     due_at: float | None
     done_at: float | None
     done_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksDue:
+    day: str  # YYYY-MM-DD in the venue's time zone
+    start: float
+    end: float
+    checks: tuple[HaccpCheck, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HaccpUnit:
+    id: str
+    label: str
+    kind: str
+    device: str
+    point: str
+    max_c: float | None
+    min_c: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +183,15 @@ class HaccpEntry:
 @dataclass(frozen=True, slots=True)
 class HaccpLog:
     unit: str
-    day: str
     entries: tuple[HaccpEntry, ...]
     gaps: tuple[tuple[float, float], ...]
-    chain_ok: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    ok: bool
+    records: int
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,61 +322,83 @@ class AgentClient:
         return sorted(pts, key=lambda p: p.ts)
 
     async def alarms(self) -> list[Alarm]:
+        """Open alarms (not closed), as the rules service keeps them (rules/alarms.py)."""
         b = await self._call("GET", "alarms", ROUTES["alarms"])
-        return [
-            Alarm(
-                str(a["id"]),
-                str(a.get("device") or a.get("device_id") or ""),
-                str(a.get("point") or ""),
-                str(a.get("severity") or "warning").lower(),
-                str(a.get("state") or "active").lower(),
-                str(a.get("message") or ""),
-                float(_f(a.get("raised_at")) or _f(a.get("ts")) or 0.0),
-                _f(a.get("value")),
-                _f(a.get("limit")),
-                a.get("acknowledged_by"),
-            )
-            for a in _items(b, "alarms")
-            if "id" in a
-        ]
+        return [_alarm(a) for a in _items(b, "alarms") if "id" in a]
 
-    async def haccp_checks_due(self) -> list[HaccpCheck]:
-        b = await self._call("GET", "checks", ROUTES["checks"])
-        return [
+    async def alarm_history(self, limit: int = 20) -> list[Alarm]:
+        """The most recent alarms, newest first, closed ones included."""
+        q = urlencode({"limit": limit})
+        b = await self._call("GET", "alarm_history", f"{ROUTES['alarm_history']}?{q}")
+        return [_alarm(a) for a in _items(b, "alarms") if "id" in a]
+
+    async def haccp_checks_due(self) -> ChecksDue:
+        b = await self._call("GET", "checks_due", ROUTES["checks_due"])
+        checks = tuple(
             HaccpCheck(
                 str(c["id"]),
-                str(c.get("kind") or ""),
-                str(c.get("unit") or c.get("device") or ""),
-                str(c.get("label") or c.get("kind") or c["id"]),
+                str(c.get("check") or ""),
+                str(c.get("unit") or ""),
+                str(c.get("label") or ""),
                 _f(c.get("due_at")),
                 _f(c.get("done_at")),
                 c.get("done_by"),
             )
             for c in _items(b, "checks")
             if "id" in c
+        )
+        return ChecksDue(
+            str(b.get("day") or ""), _f(b.get("from")) or 0.0, _f(b.get("to")) or 0.0, checks
+        )
+
+    async def haccp_units(self) -> list[HaccpUnit]:
+        """The venue's HACCP units with the limits the rules service enforces (°C)."""
+        b = await self._call("GET", "units", ROUTES["units"])
+        return [
+            HaccpUnit(
+                str(u["id"]),
+                str(u.get("label") or u["id"]),
+                str(u.get("kind") or ""),
+                str(u.get("device") or ""),
+                str(u.get("point") or ""),
+                _f(u.get("max_c")),
+                _f(u.get("min_c")),
+            )
+            for u in _items(b, "units")
+            if "id" in u
         ]
 
-    async def haccp_log(self, unit: str, day: str) -> HaccpLog:
-        q = urlencode({"unit": unit, "day": day})
-        b = await self._call("GET", "log", f"{ROUTES['log']}?{q}")
-        entries = tuple(
-            HaccpEntry(
-                float(_f(e.get("ts")) or 0.0),
-                str(e.get("unit") or unit),
-                str(e.get("kind") or ""),
-                _f(e.get("value")),
-                e.get("staff") or e.get("staff_id"),
-                str(e.get("note") or e.get("message") or ""),
+    async def haccp_log(self, unit: str, start: float, end: float) -> HaccpLog:
+        """One unit's records between two instants (oldest first); gap records become gaps."""
+        q = urlencode({"unit": unit, "from": start, "to": end, "limit": 5000})
+        b = await self._call("GET", "records", f"{ROUTES['records']}?{q}")
+        entries: list[HaccpEntry] = []
+        gaps: list[tuple[float, float]] = []
+        for r in _items(b, "records"):
+            raw = r.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            kind = str(r.get("kind") or "")
+            if kind == "gap":
+                a, z = _f(data.get("from")), _f(data.get("to"))
+                if a is not None and z is not None:
+                    gaps.append((a, z))
+                continue
+            entries.append(
+                HaccpEntry(
+                    float(_f(r.get("ts")) or 0.0),
+                    str(r.get("unit") or unit),
+                    kind,
+                    _f(data.get("value")),
+                    data.get("by"),
+                    _note(kind, data),
+                )
             )
-            for e in _items(b, "entries")
-        )
-        gaps = tuple(
-            (float(g[0]), float(g[1]))
-            for g in (b.get("gaps") or [] if isinstance(b, dict) else [])
-            if isinstance(g, list | tuple) and len(g) == 2
-        )
-        chain = b.get("chain_ok") if isinstance(b, dict) else None
-        return HaccpLog(unit, day, entries, gaps, chain if isinstance(chain, bool) else None)
+        return HaccpLog(unit, tuple(entries), tuple(gaps))
+
+    async def verify_chain(self) -> ChainCheck:
+        b = await self._call("GET", "verify", ROUTES["verify"])
+        reason = b.get("reason")
+        return ChainCheck(bool(b.get("ok")), int(b.get("records") or 0), reason and str(reason))
 
     async def sync_status(self) -> SyncStatus:
         b = await self._call("GET", "sync", ROUTES["sync"])
@@ -360,29 +426,93 @@ class AgentClient:
         pin: str,
         action: str,
         disposition: str,
-        verification_reading: float | None,
+        verification_c: float | None,
     ) -> None:
         path = ROUTES["corrective"].format(id=quote(alarm_id, safe=""))
-        await self._call(
-            "POST",
-            "corrective",
-            path,
-            {
-                "staff_id": staff_id,
-                "pin": pin,
-                "action": action,
-                "disposition": disposition,
-                "verification_reading": verification_reading,
-            },
-        )
+        body: dict[str, Any] = {
+            "staff_id": staff_id,
+            "pin": pin,
+            "action": action,
+            "disposition": disposition,
+        }
+        if verification_c is not None:
+            body["verification"] = verification_c
+        await self._call("POST", "corrective", path, body)
 
-    async def record_probe_reading(self, unit: str, value: float, staff_id: str, pin: str) -> None:
-        await self._call(
-            "POST",
-            "probe",
-            ROUTES["probe"],
-            {"unit": unit, "value": value, "staff_id": staff_id, "pin": pin},
-        )
+    async def record_check(
+        self,
+        unit: str,
+        check: str,
+        staff_id: str,
+        pin: str,
+        *,
+        value_c: float | None = None,
+        passed: bool | None = None,
+        notes: str = "",
+    ) -> int:
+        """A manual HACCP check (opening, closing, probe, calibration…); its sequence number."""
+        body: dict[str, Any] = {"unit": unit, "check": check, "staff_id": staff_id, "pin": pin}
+        if value_c is not None:
+            body["value"] = value_c
+        if passed is not None:
+            body["passed"] = passed
+        if notes:
+            body["notes"] = notes
+        b = await self._call("POST", "check", ROUTES["check"], body)
+        return int(b.get("seq") or 0) if isinstance(b, dict) else 0
+
+    async def record_probe_reading(self, unit: str, value_c: float, staff_id: str, pin: str) -> int:
+        return await self.record_check(unit, "probe", staff_id, pin, value_c=value_c)
+
+
+def _alarm(a: dict[str, Any]) -> Alarm:
+    state = ALARM_STATES.get(str(a.get("state") or "raised"), "active")
+    if a.get("cleared") and state != "closed":
+        state = "cleared"
+    return Alarm(
+        str(a["id"]),
+        str(a.get("device") or ""),
+        str(a.get("point") or ""),
+        str(a.get("priority") or "normal").lower(),
+        state,
+        str(a.get("message") or ""),
+        float(_f(a.get("raised_at")) or 0.0),
+        _f(a.get("value")),
+        _f(a.get("limit_value")),
+        a.get("acked_by"),
+        str(a.get("unit") or ""),
+        _f(a.get("peak")),
+        a.get("action_by"),
+        _f(a.get("closed_at")),
+    )
+
+
+def _num_text(v: Any) -> str:
+    f = _f(v)
+    return "" if f is None else f"{f:g}"
+
+
+def _note(kind: str, d: dict[str, Any]) -> str:
+    """One line of what a record says, for the day's log on screen and in the export."""
+    if kind == "reading":
+        return f"min {_num_text(d.get('min'))} · max {_num_text(d.get('max'))} · n {d.get('n')}"
+    if kind == "check":
+        bits = [str(d.get("check") or "")]
+        if "passed" in d:
+            bits.append("passed" if d["passed"] else "FAILED")
+        if d.get("notes"):
+            bits.append(str(d["notes"]))
+        return " · ".join(b for b in bits if b)
+    if kind == "excursion_start":
+        return str(d.get("message") or f"limit {_num_text(d.get('limit'))}")
+    if kind == "excursion_end":
+        return f"peak {_num_text(d.get('peak'))} · {d.get('minutes_over_limit')} min over"
+    if kind == "corrective_action":
+        v = _num_text(d.get("verification"))
+        return f"{d.get('action')} · {d.get('disposition')}" + (f" · verified {v}" if v else "")
+    if kind == "acknowledged":
+        return f"alarm {d.get('alarm_id')}"
+    return ", ".join(f"{k}={v}" for k, v in sorted(d.items()) if k != "by")[:120]
 
 
 def _reason(text: str) -> str:

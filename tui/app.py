@@ -21,7 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, DataTable, Static
+from textual.widgets import Button, ContentSwitcher, Static
 
 from tui.api_client import AgentClient, AgentUnreachable, ApiError, NotAvailable, Rejected
 from tui.forms import (
@@ -33,7 +33,7 @@ from tui.forms import (
     StaffPin,
 )
 from tui.i18n import Locale, Translator
-from tui.model import UnitView, temperature_point, unit_views
+from tui.model import UnitView, temperature_point, unit_limits, unit_views
 from tui.poller import AgentDown, AgentSnapshot, HistoryLoaded, Snapshot, backoff, fetch_snapshot
 from tui.views import (
     AlarmsView,
@@ -72,6 +72,7 @@ class KitchenApp(App[int]):
         Binding("a", "acknowledge", "ack", show=False),
         Binding("c", "corrective", "corrective", show=False),
         Binding("p", "probe", "probe", show=False),
+        Binding("d", "mark_done", "done", show=False),
     ]
 
     def __init__(
@@ -100,6 +101,7 @@ class KitchenApp(App[int]):
         self._views: list[UnitView] | None = None
         self._got_first = asyncio.Event()
         self.first_render_s: float | None = None
+        self.last_outcome = ""
         self._started = time.perf_counter()
 
     # ---- layout ---------------------------------------------------------------------------
@@ -107,6 +109,7 @@ class KitchenApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static(self.t("summary.waiting"), id="summary")
         yield Static("", id="banner")
+        yield Static("", id="outcome", classes="-hidden")
         with Horizontal(id="nav"):
             for i, name in enumerate(SCREENS):
                 nav = Button(f"{i + 1} {self.t('nav.' + name)}", id=f"nav-{name}", classes="nav")
@@ -267,6 +270,7 @@ class KitchenApp(App[int]):
                 kinds=self.kinds,
                 history={k: list(v) for k, v in self.history.items()},
                 alarms=snap.alarms or (),
+                limits=unit_limits(snap.units),
             )
         return self._views
 
@@ -325,6 +329,8 @@ class KitchenApp(App[int]):
             self.action_corrective()
         elif bid == "probe":
             self.action_probe()
+        elif bid == "mark-done":
+            self.action_mark_done()
         elif bid == "log":
             self._show_log()
         elif bid == "export":
@@ -360,19 +366,49 @@ class KitchenApp(App[int]):
 
         self.push_screen(CorrectiveActionForm(self.t, self.t("alarms.action")), done)
 
-    def action_probe(self) -> None:
-        units = [(v.label, v.device_id) for v in self.unit_views()]
+    def _probe_units(self, first: str | None = None) -> list[tuple[str, str]]:
+        """(label, id) of the HACCP units (what a probe reading is recorded against); the
+        monitored devices when the venue has no HACCP units."""
+        snap = self.snapshot
+        units = [(u.label, u.id) for u in snap.units] if snap and snap.units else []
+        units = units or [(v.label, v.device_id) for v in self.unit_views()]
+        return sorted(units, key=lambda u: u[1] != first)
 
+    def action_probe(self, unit: str | None = None) -> None:
         def done(result: object) -> None:
             if isinstance(result, ProbeEntry):
                 self._send_probe(result)
 
-        self.push_screen(ProbeForm(self.t, self.t("haccp.probe"), units), done)
+        self.push_screen(ProbeForm(self.t, self.t("haccp.probe"), self._probe_units(unit)), done)
+
+    def action_mark_done(self) -> None:
+        if self.current != "haccp":
+            self.action_show("haccp")
+        check = self.main_screen.query_one(HaccpView).selected()
+        if check is None:
+            self.notify(self.t("haccp.select"), severity="warning")
+            return
+        if check.kind == "probe":
+            self.action_probe(check.unit)  # a probe check is done by entering the reading
+            return
+
+        def done(result: object) -> None:
+            if isinstance(result, StaffPin):
+                self._send_check(check.unit, check.kind, result)
+
+        title = f"{self.t('check.' + check.kind)} · {check.label or check.unit}"
+        self.push_screen(PinForm(self.t, title), done)
 
     def _to_c(self, value: float | None) -> float | None:
         if value is None or self.venue_unit != "F":
             return value
         return round((value - 32) * 5 / 9, 2)
+
+    def _outcome(self, text: str, cls: str) -> None:
+        self.last_outcome = text
+        outcome = self.main_screen.query_one("#outcome", Static)
+        outcome.update(text)
+        outcome.set_classes(cls)
 
     async def _intent(self, call: Any, ok_text: str) -> bool:
         try:
@@ -380,13 +416,25 @@ class KitchenApp(App[int]):
         except NotAvailable as exc:
             self.notify(self.t("banner.not_available", what=exc.route), severity="warning")
         except Rejected as exc:
-            self.notify(self.t("error.rejected", reason=exc.reason), severity="error")
+            text = self.t("error.rejected", reason=exc.reason)
+            self._outcome(f"✖ {text}", "-refused")
+            self.notify(text, severity="error")
         except AgentUnreachable as exc:
             self.notify(self.t("banner.reconnecting", error=str(exc)[:60]), severity="error")
         else:
+            self._outcome(f"✔ {ok_text}", "-done")
             self.notify(ok_text)
+            self._poll_once()  # show the new state now, not at the next poll
             return True
         return False
+
+    @work(group="refresh", exclusive=True, exit_on_error=False)
+    async def _poll_once(self) -> None:
+        try:
+            snap = await fetch_snapshot(self.client)
+        except ApiError:
+            return  # the polling worker reports the agent's state
+        self.post_message(AgentSnapshot(snap))
 
     @work(group="intent")
     async def _send_ack(self, alarm: str, staff: StaffPin) -> None:
@@ -410,6 +458,13 @@ class KitchenApp(App[int]):
         )
 
     @work(group="intent")
+    async def _send_check(self, unit: str, kind: str, staff: StaffPin) -> None:
+        await self._intent(
+            self.client.record_check(unit, kind, staff.staff_id, staff.pin, passed=True),
+            self.t("haccp.check_saved", check=self.t("check." + kind), unit=unit),
+        )
+
+    @work(group="intent")
     async def _send_probe(self, entry: ProbeEntry) -> None:
         value_c = self._to_c(entry.value)
         assert value_c is not None
@@ -421,28 +476,40 @@ class KitchenApp(App[int]):
             self.t("haccp.probe_saved", value=shown),
         )
 
-    def _day(self) -> str:
-        now = (self.snapshot.agent_now if self.snapshot else None) or time.time()
-        return time.strftime("%Y-%m-%d", time.localtime(now))
-
-    def _log_unit(self) -> str | None:
-        table = self.main_screen.query_one("#haccp-table", DataTable)
+    def _day(self) -> tuple[str, float, float]:
+        """Today in the venue's time zone, as the agent counts it (from the checks due)."""
         snap = self.snapshot
-        if table.display and table.row_count and snap and snap.checks:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            for c in snap.checks:
-                if c.id == key and c.unit:
-                    return c.unit
-        views = self.unit_views()
-        return views[0].device_id if views else None
+        if snap is not None and snap.haccp is not None and snap.haccp.end > snap.haccp.start:
+            return snap.haccp.day, snap.haccp.start, snap.haccp.end
+        now = (snap.agent_now if snap else None) or time.time()
+        start = now - now % 86400
+        return time.strftime("%Y-%m-%d", time.gmtime(now)), start, start + 86400
+
+    def _log_units(self) -> list[tuple[str, str]]:
+        """(id, label) of the units with a HACCP log."""
+        snap = self.snapshot
+        if snap is not None and snap.units:
+            return [(u.id, u.label) for u in snap.units]
+        return [(v.device_id, v.label) for v in self.unit_views()]
+
+    def _log_unit(self) -> tuple[str, str] | None:
+        units = self._log_units()
+        check = self.main_screen.query_one(HaccpView).selected()
+        if check is not None:
+            chosen = next((u for u in units if u[0] == check.unit), None)
+            if chosen is not None:
+                return chosen
+        return units[0] if units else None
 
     @work(group="intent")
     async def _show_log(self) -> None:
         unit = self._log_unit()
         if unit is None:
             return
+        _, start, end = self._day()
         try:
-            log = await self.client.haccp_log(unit, self._day())
+            log = await self.client.haccp_log(unit[0], start, end)
+            chain = await self.client.verify_chain()
         except NotAvailable:
             text = self.t("banner.not_available", what="HACCP")
             self.main_screen.query_one(HaccpView).show_log(text)
@@ -450,24 +517,35 @@ class KitchenApp(App[int]):
         except ApiError as exc:
             self.notify(str(exc), severity="error")
             return
-        lines = [
-            f"{_hhmm(e.ts)}  {e.kind:<12} "
-            f"{'' if e.value is None else self.t.number(e.value)}  {e.staff or ''}  {e.note}"
+        t = self.t
+        lines = [t("haccp.log_title", unit=unit[1])]
+        lines += [
+            f"{_hhmm(e.ts)}  {e.kind:<17} "
+            f"{'' if e.value is None else self._temp(e.value):>8}  {e.staff or ''}  {e.note}"
             for e in log.entries
         ]
         gaps = ", ".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in log.gaps)
-        lines.append(self.t("haccp.gaps", gaps=gaps) if gaps else self.t("haccp.no_gaps"))
+        lines.append(t("haccp.gaps", gaps=gaps) if gaps else t("haccp.no_gaps"))
+        lines.append(
+            t("haccp.chain_ok", n=chain.records)
+            if chain.ok
+            else t("haccp.chain_broken", reason=chain.reason or "?")
+        )
         self.main_screen.query_one(HaccpView).show_log("\n".join(lines))
+
+    def _temp(self, value_c: float) -> str:
+        v = value_c * 9 / 5 + 32 if self.venue_unit == "F" else value_c
+        return f"{self.t.number(v)} {'°F' if self.venue_unit == 'F' else '°C'}"
 
     @work(group="intent")
     async def _export(self) -> None:
-        day = self._day()
+        day, start, end = self._day()
         rows: list[list[Any]] = []
         try:
-            for v in self.unit_views():
-                log = await self.client.haccp_log(v.device_id, day)
+            for unit, _ in self._log_units():
+                log = await self.client.haccp_log(unit, start, end)
                 rows += [[e.ts, e.unit, e.kind, e.value, e.staff, e.note] for e in log.entries]
-                rows += [[a, v.device_id, "gap", b, "", ""] for a, b in log.gaps]
+                rows += [[a, unit, "gap", "", "", f"until {b}"] for a, b in log.gaps]
         except NotAvailable:
             self.notify(self.t("banner.not_available", what="HACCP"), severity="warning")
             return
@@ -475,7 +553,7 @@ class KitchenApp(App[int]):
             self.notify(str(exc), severity="error")
             return
         path = os.path.join(self.export_dir, f"haccp-{day}.csv")
-        await asyncio.to_thread(_write_csv, path, rows)
+        await asyncio.to_thread(_write_csv, path, sorted(rows, key=lambda r: float(r[0])))
         self.notify(self.t("haccp.exported", path=path))
 
 

@@ -1,9 +1,10 @@
 """The terminal's view model: pure functions from what the API returned to what a tile shows.
 
 No I/O and no Textual here, so the safety logic (what counts as OK, CHECK, ALARM) is tested on
-its own. Limits are a view-side default until the rules engine publishes per-unit limits: a unit
-regulating below -10 °C is a freezer (≤ -15 °C), one at 50 °C or more is hot-hold (≥ 63 °C),
-anything else chilled (≤ 5 °C, the UK recommended ceiling; 8 °C is the legal one)."""
+its own. A unit's limit is the one the rules service enforces (`GET /haccp/units`) when the
+device is a HACCP unit; otherwise a view-side default: a unit regulating below -10 °C is a
+freezer (≤ -15 °C), one at 50 °C or more is hot-hold (≥ 63 °C), anything else chilled (≤ 5 °C,
+the UK recommended ceiling; 8 °C is the legal one)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tui.api_client import Alarm, Device, Reading
+from tui.api_client import Alarm, Device, HaccpUnit, Reading
 
 TEMP_NAMES = ("room_temp", "air_temp", "cabinet_temp", "temperature", "temp", "core_temp")
 BATTERY_NAMES = ("battery", "battery_pct", "battery_level")
@@ -76,6 +77,20 @@ def limit_for(setpoint_c: float | None) -> Limit:
     if setpoint_c >= 50:
         return Limit(63.0, False)
     return Limit(5.0, True)
+
+
+def unit_limits(units: Iterable[HaccpUnit]) -> dict[str, Limit]:
+    """Per device, the HACCP limit the rules service enforces; an upper limit wins over a lower
+    one for a band (a cellar's 11–13 °C shows ≤ 13 °C: warm beer is the usual failure)."""
+    out: dict[str, Limit] = {}
+    for u in units:
+        if u.device in out:
+            continue
+        if u.max_c is not None:
+            out[u.device] = Limit(u.max_c, True)
+        elif u.min_c is not None:
+            out[u.device] = Limit(u.min_c, False)
+    return out
 
 
 def temperature_point(points: Mapping[str, Reading], kinds: Mapping[str, str]) -> str | None:
@@ -164,12 +179,13 @@ def unit_views(
     kinds: Mapping[str, Mapping[str, str]],
     history: Mapping[str, Sequence[float]],
     alarms: Sequence[Alarm] = (),
+    limits: Mapping[str, Limit] | None = None,
 ) -> list[UnitView]:
     """One tile per enabled device that reports a temperature (or has not reported yet)."""
     by_dev: dict[str, dict[str, Reading]] = {}
     for r in latest:
         by_dev.setdefault(r.device, {})[r.point] = r
-    alarmed = {a.device for a in alarms if a.state == "active"}
+    alarmed = {a.device for a in alarms if a.condition_present}
     views = []
     for d in devices:
         if not d.enabled:
@@ -184,7 +200,9 @@ def unit_views(
             temp_c = _to_c(v, points[tp].unit)
         setpoint = point_of_kind(points, dev_kinds, "setpoint", ("setpoint",))
         sp = _num(setpoint)
-        limit = limit_for(None if sp is None or setpoint is None else _to_c(sp, setpoint.unit))
+        limit = (limits or {}).get(d.id) or limit_for(
+            None if sp is None or setpoint is None else _to_c(sp, setpoint.unit)
+        )
         status, reason = classify(
             temp_c,
             limit,
@@ -216,15 +234,16 @@ def summary_counts(views: Sequence[UnitView]) -> dict[Status, int]:
     return counts
 
 
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
-STATE_RANK = {"active": 0, "acknowledged": 1, "cleared": 2}
+SEVERITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+# Unacknowledged first; then what still needs a corrective action; then the rest.
+STATE_RANK = {"active": 0, "acknowledged": 1, "cleared": 2, "actioned": 3, "closed": 4}
 
 
 def sort_alarms(alarms: Iterable[Alarm]) -> list[Alarm]:
-    """Active first, then by severity, then oldest first (the one waiting longest)."""
+    """Unacknowledged first, then by severity, then oldest first (the one waiting longest)."""
     return sorted(
         alarms,
-        key=lambda a: (STATE_RANK.get(a.state, 3), SEVERITY_RANK.get(a.severity, 3), a.raised_at),
+        key=lambda a: (STATE_RANK.get(a.state, 5), SEVERITY_RANK.get(a.severity, 4), a.raised_at),
     )
 
 

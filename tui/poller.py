@@ -16,8 +16,10 @@ from textual.message import Message
 from tui.api_client import (
     AgentClient,
     Alarm,
+    ChecksDue,
     Device,
     HaccpCheck,
+    HaccpUnit,
     Health,
     NotAvailable,
     Reading,
@@ -35,8 +37,14 @@ class Snapshot:
     latest: tuple[Reading, ...]
     # None: the agent has no such service (route missing), as opposed to "nothing to show".
     alarms: tuple[Alarm, ...] | None
-    checks: tuple[HaccpCheck, ...] | None
+    haccp: ChecksDue | None
     sync: SyncStatus | None
+    units: tuple[HaccpUnit, ...] = ()
+    recent_alarms: tuple[Alarm, ...] = ()
+
+    @property
+    def checks(self) -> tuple[HaccpCheck, ...] | None:
+        return None if self.haccp is None else self.haccp.checks
 
     @property
     def agent_now(self) -> float | None:
@@ -74,16 +82,22 @@ async def fetch_snapshot(client: AgentClient) -> Snapshot:
     health, devices, latest = await asyncio.gather(
         client.health(), client.devices(), client.latest()
     )
-    alarms, checks, sync = await asyncio.gather(
-        _optional(client.alarms), _optional(client.haccp_checks_due), _optional(client.sync_status)
+    alarms, checks, sync, units, recent = await asyncio.gather(
+        _optional(client.alarms),
+        _optional(client.haccp_checks_due),
+        _optional(client.sync_status),
+        _optional(client.haccp_units),
+        _optional(client.alarm_history),
     )
     return Snapshot(
         health,
         tuple(devices),
         tuple(latest),
         None if alarms is None else tuple(alarms),
-        None if checks is None else tuple(checks),
+        checks,
         sync,
+        tuple(units or ()),
+        tuple(recent or ()),
     )
 
 

@@ -3,6 +3,7 @@ arrives; none calls the API (intents go up to the app as actions)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Static
 
+from tui.api_client import Alarm, HaccpCheck
 from tui.model import (
     BATTERY_NAMES,
     ICONS,
@@ -39,7 +41,13 @@ DEVICE_COLUMNS = (
     "malformed",
     "last_error",
 )
-HACCP_BUTTONS = (("probe", "haccp.probe"), ("log", "haccp.log"), ("export", "haccp.export"))
+HACCP_BUTTONS = (
+    ("mark-done", "haccp.mark_done"),
+    ("probe", "haccp.probe"),
+    ("log", "haccp.log"),
+    ("export", "haccp.export"),
+)
+ALARM_COLUMNS = ("severity", "unit", "what", "since", "state", "by")
 
 
 class View(Vertical):
@@ -232,46 +240,60 @@ class AlarmsView(View):
         with Horizontal(classes="actions"):
             yield Button("", id="ack", variant="warning")
             yield Button("", id="corrective", variant="primary")
+        yield Static("", id="alarms-recent-title", classes="section-title")
+        yield DataTable(id="alarms-recent", cursor_type="none", zebra_stripes=True)
+
+    def _rows(self, alarms: Sequence[Alarm]) -> Rows:
+        app = self.kitchen
+        t, snap = app.t, app.snapshot
+        assert snap is not None
+        labels = {d.id: d.label for d in snap.devices}
+        labels.update({u.id: u.label for u in snap.units})
+        now = snap.agent_now
+        return [
+            (
+                a.id,
+                [
+                    t(f"severity.{a.severity}"),
+                    labels.get(a.unit, "") or labels.get(a.device, a.device),
+                    a.message or a.point,
+                    t.age(None if now is None else now - a.raised_at),
+                    t(f"alarm.state.{a.state}"),
+                    " / ".join(dict.fromkeys(x for x in (a.acknowledged_by, a.action_by) if x)),
+                ],
+            )
+            for a in alarms
+        ]
 
     def draw(self) -> None:
         app = self.kitchen
         t = app.t
         self.query_one("#ack", Button).label = t("alarms.ack")
         self.query_one("#corrective", Button).label = t("alarms.action")
+        self.query_one("#alarms-recent-title", Static).update(t("alarms.recent"))
         snap = app.snapshot
         if snap is None:
             return
         note = self.query_one("#alarms-note", Static)
+        table = self.query_one("#alarms-table", DataTable)
+        recent = self.query_one("#alarms-recent", DataTable)
         if snap.alarms is None:
             note.update(self.not_available("alarms"))
-            self.query_one(DataTable).display = False
-            self.query_one(".actions").display = False
+            for w in (table, recent, self.query_one(".actions")):
+                w.display = False
             return
-        self.query_one(DataTable).display = True
-        self.query_one(".actions").display = True
+        for w in (table, recent, self.query_one(".actions")):
+            w.display = True
         alarms = sort_alarms(snap.alarms)
-        active = [a for a in alarms if a.state == "active"]
-        note.update("" if active else t("alarms.none"))
-        labels = {d.id: d.label for d in snap.devices}
-        now = snap.agent_now
-        rows = [
-            (
-                a.id,
-                [
-                    t(f"severity.{a.severity}"),
-                    labels.get(a.device, a.device),
-                    a.message or a.point,
-                    t.age(None if now is None else now - a.raised_at),
-                    t(f"alarm.state.{a.state}"),
-                ],
-            )
-            for a in alarms
-        ]
-        cols = [t(f"alarms.col.{c}") for c in ("severity", "unit", "what", "since", "state")]
-        _fill(self.query_one(DataTable), cols, rows)
+        note.update("" if alarms else t("alarms.none"))
+        cols = [t(f"alarms.col.{c}") for c in ALARM_COLUMNS]
+        _fill(table, cols, self._rows(alarms))
+        open_ids = {a.id for a in alarms}
+        done = [a for a in snap.recent_alarms if a.id not in open_ids]
+        _fill(recent, cols, self._rows(done))
 
     def selected(self) -> str | None:
-        table = self.query_one(DataTable)
+        table = self.query_one("#alarms-table", DataTable)
         if not table.display or table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
@@ -284,9 +306,8 @@ class HaccpView(View):
         yield Static("", id="haccp-note", classes="note")
         yield DataTable(id="haccp-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="actions"):
-            yield Button("", id="probe", variant="primary")
-            yield Button("", id="log", variant="default")
-            yield Button("", id="export", variant="default")
+            for bid, _ in HACCP_BUTTONS:
+                yield Button("", id=bid, variant="primary" if bid == "probe" else "default")
         yield Static("", id="haccp-log", classes="note")
 
     def draw(self) -> None:
@@ -299,23 +320,23 @@ class HaccpView(View):
         if snap is None:
             return
         note = self.query_one("#haccp-note", Static)
-        table = self.query_one(DataTable)
+        table = self.query_one("#haccp-table", DataTable)
         if snap.checks is None:
             note.update(self.not_available("HACCP"))
             table.display = False
             return
-        note.update("")
+        note.update(snap.haccp.day if snap.haccp else "")
         table.display = True
         labels = {d.id: d.label for d in snap.devices}
-        now = snap.agent_now
+        labels.update({u.id: u.label for u in snap.units})
         rows = [
             (
                 c.id,
                 [
-                    c.label,
-                    labels.get(c.unit, c.unit),
-                    "" if c.due_at is None or now is None else t.age(now - c.due_at),
-                    t("haccp.done_by", staff=c.done_by or "?")
+                    t(f"check.{c.kind}"),
+                    c.label or labels.get(c.unit, c.unit),
+                    "" if c.due_at is None else _clock(c.due_at),
+                    t("haccp.done_by", staff=f"{c.done_by or '?'} {_clock(c.done_at)}")
                     if c.done_at
                     else t("haccp.not_done"),
                 ],
@@ -325,5 +346,17 @@ class HaccpView(View):
         cols = [t(f"haccp.col.{c}") for c in ("check", "unit", "due", "done")]
         _fill(table, cols, rows)
 
+    def selected(self) -> HaccpCheck | None:
+        table = self.query_one("#haccp-table", DataTable)
+        snap = self.kitchen.snapshot
+        if not table.display or table.row_count == 0 or snap is None or snap.checks is None:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((c for c in snap.checks if c.id == key), None)
+
     def show_log(self, text: str) -> None:
         self.query_one("#haccp-log", Static).update(text)
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))

@@ -13,6 +13,7 @@ from edge_agent.config.device_checks import DeviceCheckContext
 from edge_agent.config.model import VenueConfig
 from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import Issue, ValidationError
+from edge_agent.staff import PinHashError, parse_pin_hash
 from firmware_profiles.loader import ProfileLibrary, load_library
 
 
@@ -84,6 +85,19 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
         if br.id in broker_ids:
             dec.error(("brokers", i, "id"), f"duplicate broker id {br.id!r}")
         broker_ids.setdefault(br.id, i)
+
+    staff_ids: dict[str, int] = {}
+    for i, member in enumerate(cfg.staff):
+        if member.id in staff_ids:
+            dec.error(
+                ("staff", i, "id"),
+                f"duplicate staff id {member.id!r} (first at staff[{staff_ids[member.id]}])",
+            )
+        staff_ids.setdefault(member.id, i)
+        try:
+            parse_pin_hash(member.pin_hash)
+        except PinHashError as exc:
+            dec.error(("staff", i, "pin_hash"), str(exc))
 
     dev_ids: dict[str, int] = {}
     ctx = DeviceCheckContext(cfg, dec, bus_ids, broker_ids)

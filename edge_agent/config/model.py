@@ -142,6 +142,22 @@ class DeviceConfig:
         return self.label or self.id
 
 
+STAFF_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """Someone who may acknowledge alarms and sign HACCP checks at the terminal."""
+
+    id: str = field(
+        metadata={"pattern": STAFF_ID, "pattern_hint": "letters, digits, '.', '_', '-' (max 32)"}
+    )
+    name: str = field(metadata={"nonempty": True})
+    # A slow hash of the PIN (`beerflow-edge staff hash-pin`), never the PIN itself.
+    pin_hash: str = field(repr=False)
+    role: Literal["staff", "manager"] = "staff"
+
+
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
     venue: VenueSection
@@ -153,6 +169,7 @@ class VenueConfig:
     brokers: tuple[BrokerConfig, ...] = ()
     ble: BleSection = BleSection()
     devices: tuple[DeviceConfig, ...] = ()
+    staff: tuple[StaffMember, ...] = ()
     source: str = ""
 
     def device(self, device_id: str) -> DeviceConfig | None:

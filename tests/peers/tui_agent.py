@@ -1,9 +1,11 @@
 """A real agent for the terminal's tests: the Agent in-process on a ManualClock, polling real
-Modbus fridge simulators, with the terminal's history route registered as the lead will."""
+Modbus fridge simulators, with the rules service (rules.toml next to the venue config: the three
+fridges are HACCP units) and staff with hashed PINs in the venue config."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
@@ -12,6 +14,7 @@ from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.config.model import VenueConfig
+from edge_agent.staff import hash_pin
 from firmware_profiles.loader import load_library
 from tests.helpers import until
 
@@ -20,6 +23,49 @@ UNITS = (
     ("freezer", "Chest freezer", "kitchen", -20.0),
     ("bar-fridge", "Bar fridge", "bar", 4.0),
 )
+
+# Staff ID, name, role, PIN. The PINs exist only here; the venue config holds their hashes.
+STAFF = (("12", "Sam Okafor", "staff", "2468"), ("jo", "Jo Bianchi", "manager", "1357"))
+# Small scrypt cost: the tests exercise the flow, tests/test_staff.py the KDF's defaults.
+_HASHES = {sid: hash_pin(pin, n=2**10) for sid, _, _, pin in STAFF}
+
+# The walk-in's limit is tightened so a dead compressor alarms within half an hour of model time;
+# the fridge cycles between 3 and 5 °C, so 6 °C never trips in normal running.
+RULES_TOML = """\
+[haccp]
+region = "uk"
+
+[[haccp.units]]
+id = "walk-in"
+label = "Walk-in cold room"
+kind = "cold_hold"
+device = "walk-in"
+max_c = 6.0
+delay_s = 600
+power_up_s = 0
+
+[[haccp.units]]
+id = "freezer"
+label = "Chest freezer"
+kind = "freezer"
+device = "freezer"
+power_up_s = 0
+
+[[haccp.units]]
+id = "bar-fridge"
+label = "Bar fridge"
+kind = "cold_hold"
+device = "bar-fridge"
+power_up_s = 0
+"""
+
+
+def staff_toml() -> str:
+    return "".join(
+        f'\n[[staff]]\nid = "{sid}"\nname = "{name}"\nrole = "{role}"\n'
+        f'pin_hash = "{_HASHES[sid]}"\n'
+        for sid, name, role, _ in STAFF
+    )
 
 
 @dataclass
@@ -42,6 +88,7 @@ class RunningAgent:
 def venue_toml(sims: list[FridgeSimulator], venue_extra: str = "") -> str:
     text = '[venue]\nid = "the-crown"\nname = "The Crown"\ntimezone = "Europe/London"\n'
     text += venue_extra
+    text += staff_toml()
     for (dev_id, label, zone, _), sim in zip(UNITS, sims, strict=False):
         text += (
             f'\n[[devices]]\nid = "{dev_id}"\nprofile = "dixell-xr77u"\nlabel = "{label}"\n'
@@ -85,3 +132,14 @@ async def run_for(running: RunningAgent, hours: float) -> None:
             what="poll after advance",
         )
     await running.agent.writer.flush()
+
+
+async def run_until(
+    running: RunningAgent, cond: Callable[[], Awaitable[bool]], max_minutes: int, what: str
+) -> int:
+    """Advance a minute at a time until `cond` holds; the minutes it took."""
+    for minute in range(max_minutes):
+        if await cond():
+            return minute
+        await run_for(running, 1 / 60)
+    raise AssertionError(f"{what} did not happen within {max_minutes} min of model time")
