@@ -110,13 +110,21 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
             return refused(exc)
         box = await run(store.box, box_id)
         assert box is not None
-        return web.json_response(await run(store.latest_documents, box.venue_id))
+        # The box says which versions it runs (?config=3&rules=1&profiles=0); it gets only
+        # newer ones. A box that says nothing gets the latest of each kind.
+        have: dict[str, int] = {}
+        for kind, v in request.query.items():
+            try:
+                have[kind] = int(v)
+            except ValueError:
+                return web.json_response({"error": f"{kind} must be an integer"}, status=400)
+        return web.json_response(await run(store.latest_documents, box.venue_id, have))
 
     async def box_report(request: web.Request) -> web.Response:
         body = await request.read()
         try:
             box_id = await authenticated_box(request, body)
-            await run(store.deploy_report, box_id, json.loads(body))
+            await run(store.deploy_report, box_id, json.loads(body), remote(request))
         except Refused as exc:
             return refused(exc)
         return web.json_response({"ok": True})

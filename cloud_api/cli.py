@@ -71,11 +71,27 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     store = open_store(args.data, _db_url(args))
     assert isinstance(store, CloudStore)
-    with open(args.file, encoding="utf-8") as f:
-        body = f.read()
+    if os.path.isdir(args.file):
+        if args.kind != "profiles":
+            print("error: a directory can only be published as --kind profiles", file=sys.stderr)
+            return 1
+        body = profile_set_body(args.file)
+    else:
+        with open(args.file, encoding="utf-8") as f:
+            body = f.read()
     doc = store.publish(args.venue, args.kind, body)
     print(f"published {args.kind} version {doc['version']} for venue {args.venue}")
     return 0
+
+
+def profile_set_body(directory: str) -> str:
+    """A profile set document's body: every ``*.toml`` of the directory by file name."""
+    files = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".toml"):
+            with open(os.path.join(directory, name), encoding="utf-8") as f:
+                files[name] = f.read()
+    return json.dumps({"files": files}, sort_keys=True)
 
 
 def cmd_fleet(args: argparse.Namespace) -> int:
@@ -112,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     pb = sub.add_parser("publish", help="publish a signed, versioned document for a venue")
     pb.add_argument("--venue", required=True)
     pb.add_argument("--kind", required=True, choices=("config", "rules", "profiles"))
-    pb.add_argument("file")
+    pb.add_argument("file", help="the document; for --kind profiles a directory of profiles")
     pb.set_defaults(func=cmd_publish)
     f = sub.add_parser("fleet", help="every box: online, last seen, backlog, versions")
     f.set_defaults(func=cmd_fleet)

@@ -154,6 +154,14 @@ def insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+def insert_ignore_sql(engine: sa.Engine, table: sa.Table) -> str:
+    """The same as driver SQL, for executemany with plain tuples in column order."""
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    cols = ", ".join(f'"{c.name}"' for c in table.columns)
+    marks = ", ".join(mark for _ in table.columns)
+    return f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+
+
 def upsert(engine: sa.Engine, table: sa.Table, keys: list[str], values: dict[str, Any]) -> Any:
     if engine.dialect.name == "postgresql":
         pg = postgresql.insert(table).values(**values)

@@ -73,11 +73,15 @@ OPENAPI: dict[str, Any] = {
             )
         },
         "/v1/boxes/{box}/documents": {
-            "get": _op("latest signed documents for the box's venue", "box", params=("box",))
+            "get": _op(
+                "signed documents for the box's venue newer than the versions it names",
+                "box",
+                params=("box", "config", "rules", "profiles"),
+            )
         },
         "/v1/boxes/{box}/reports": {
             "post": _op(
-                "the box reports applying a document (applied / rolled_back / rejected)",
+                "the box reports applying a document (applied / rolled_back / refused)",
                 "box",
                 body="application/json",
                 params=("box",),

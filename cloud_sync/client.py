@@ -16,11 +16,12 @@ from typing import Any
 import aiohttp
 
 from cloud_sync import crypto
+from cloud_sync.downlink import Downlink
 from cloud_sync.enrol import enrol
-from cloud_sync.envelope import encode_item, seal_raw
+from cloud_sync.envelope import EnvelopeHeader, seal_records
 from cloud_sync.errors import EnrolmentError, SyncError
 from cloud_sync.identity import BoxIdentity, save
-from cloud_sync.outbox import Outbox, OutboxRow
+from cloud_sync.outbox import Outbox
 from cloud_sync.signing import canonical, request_message
 from drivers.backoff import Backoff
 from edge_agent.clock import Clock, SystemClock
@@ -40,6 +41,7 @@ class SyncSettings:
     status_every_s: float = 60.0
     backoff_base_s: float = 1.0
     backoff_cap_s: float = 300.0
+    downlink_every_s: float = 60.0  # how often to ask for new signed documents
 
 
 @dataclass
@@ -50,6 +52,19 @@ class SyncState:
     envelopes: int = 0
     records_sent: int = 0
     records_acked: int = 0
+
+
+MAX_ROWS = 50_000  # records per envelope, whatever their size
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    header: EnvelopeHeader
+    blob: bytes
+    records: int
+    first: tuple[int, int]  # outbox keys (priority, id) of its first and last rows
+    last: tuple[int, int]
+    full: bool  # hit a size limit: more is likely waiting behind it
 
 
 class CloudRefused(SyncError):
@@ -72,6 +87,7 @@ class SyncClient:
         agent_version: str = "",
         status_extra: Callable[[], dict[str, Any]] | None = None,
         after_sync: Callable[[aiohttp.ClientSession], Awaitable[None]] | None = None,
+        downlink: Downlink | None = None,
     ) -> None:
         self.identity = identity
         self.outbox = outbox
@@ -83,11 +99,15 @@ class SyncClient:
         self.agent_version = agent_version
         self.status_extra = status_extra
         self.after_sync = after_sync
+        self.downlink = downlink
+        self._next_downlink = float("-inf")
+        self._downlink_failing = False
         self.state = SyncState()
         self.backoff = Backoff(self.settings.backoff_base_s, self.settings.backoff_cap_s)
         self._wake = asyncio.Event()
         self._ro: sqlite3.Connection | None = None
         self._last_status = float("-inf")
+        self._prefetch: asyncio.Future[_Envelope | None] | None = None
 
     def wake(self) -> None:
         """Thread-safe nudge: new records are in the outbox."""
@@ -109,7 +129,9 @@ class SyncClient:
                 while True:
                     await self.step(session)
         finally:
-            self._ro.close()
+            await self._drop_prefetch()
+            if self._ro is not None:
+                self._ro.close()
             self._ro = None
 
     async def step(self, session: aiohttp.ClientSession) -> None:
@@ -118,17 +140,22 @@ class SyncClient:
             if not self.identity.enrolled:
                 await self._enrol(session)
                 return
-            rows = await asyncio.to_thread(
-                Outbox.read_batch, self._reader(), self.settings.max_envelope_bytes
-            )
-            if not rows:
+            if self.downlink is not None and self.clock.time() >= self._next_downlink:
+                await self._poll_downlink(session)
+            env = await self._next_envelope()
+            if env is None:
                 await self._report_status(session)
                 if self.after_sync is not None:
                     await self.after_sync(session)
                 await self._idle()
                 return
-            acks, sent_bytes = await self._send(session, rows)
+            if env.full:
+                # Prepare the next envelope (read, open, seal) while the cloud stores this
+                # one: box work and cloud work overlap instead of taking turns.
+                self._prefetch = asyncio.ensure_future(asyncio.to_thread(self._prepare, env))
+            acks = await self._send(session, env)
         except (aiohttp.ClientError, TimeoutError, SyncError, OSError) as exc:
+            await self._drop_prefetch()
             await self._went_offline(exc)
             await self.clock.sleep(self.backoff.next())
             return
@@ -137,7 +164,50 @@ class SyncClient:
         )
         await self._came_online()
         if self.settings.bandwidth_bps:
-            await self.clock.sleep(sent_bytes / self.settings.bandwidth_bps)
+            await self.clock.sleep(len(env.blob) / self.settings.bandwidth_bps)
+
+    async def _next_envelope(self) -> _Envelope | None:
+        if self._prefetch is not None:
+            task, self._prefetch = self._prefetch, None
+            env = await task
+            if env is not None:
+                return env
+        return await asyncio.to_thread(self._prepare, None)
+
+    async def _drop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            task, self._prefetch = self._prefetch, None
+            with contextlib.suppress(Exception):
+                await task
+
+    def _prepare(self, behind: _Envelope | None) -> _Envelope | None:
+        """Read, open and seal the next envelope (worker thread). With `behind`, the one after
+        that envelope still in flight — unless something that goes before it arrived since
+        (an alarm behind a telemetry backlog): then None, and the next round starts afresh
+        from the head once the in-flight one is acknowledged."""
+        conn = self._reader()
+        max_bytes = self.settings.max_envelope_bytes
+        if behind is None:
+            rows = Outbox.read_batch(conn, max_bytes, MAX_ROWS)
+        else:
+            if Outbox.head(conn) != behind.first:
+                return None
+            rows = Outbox.read_batch(conn, max_bytes, MAX_ROWS, after=behind.last)
+        if not rows:
+            return None
+        ident = self.identity
+        bodies = self.outbox.open_rows(rows)
+        header, blob = seal_records(
+            ident.box_id,
+            ident.venue,
+            ident.kid,
+            ident.key(ident.kid, crypto.UPLINK),
+            [(r.stream, r.seq, r.created) for r in rows],
+            bodies,
+            self.clock.time(),
+        )
+        full = len(rows) >= MAX_ROWS or sum(len(r.payload) for r in rows) >= max_bytes
+        return _Envelope(header, blob, len(rows), rows[0].key, rows[-1].key, full)
 
     def _reader(self) -> sqlite3.Connection:
         if self._ro is None:
@@ -170,18 +240,9 @@ class SyncClient:
         self.outbox.identity = ident
         log.info("sync: box %s enrolled for venue %s", ident.box_id, ident.venue)
 
-    async def _send(
-        self, session: aiohttp.ClientSession, rows: list[OutboxRow]
-    ) -> tuple[dict[str, int], int]:
+    async def _send(self, session: aiohttp.ClientSession, env: _Envelope) -> dict[str, int]:
         ident = self.identity
-        bodies = await asyncio.to_thread(self.outbox.open_rows, rows)
-        items = [
-            encode_item(r.stream, r.seq, r.created, b) for r, b in zip(rows, bodies, strict=False)
-        ]
-        key = ident.key(ident.kid, crypto.UPLINK)
-        header, blob = await asyncio.to_thread(
-            seal_raw, ident.box_id, ident.venue, ident.kid, key, items, self.clock.time()
-        )
+        header, blob = env.header, env.blob
         async with session.post(
             f"{ident.cloud_url}/v1/ingest",
             data=blob,
@@ -205,8 +266,30 @@ class SyncClient:
             raise SyncError("acknowledgement not signed by the pinned cloud key; ignored")
         acks = {str(s): int(q) for s, q in dict(answer["acks"]).items() if isinstance(q, int)}
         self.state.envelopes += 1
-        self.state.records_sent += len(rows)
-        return acks, len(blob)
+        self.state.records_sent += env.records
+        return acks
+
+    async def _poll_downlink(self, session: aiohttp.ClientSession) -> None:
+        """Fetch and apply new signed documents; a failure here never holds up the uplink."""
+        assert self.downlink is not None
+        self._next_downlink = self.clock.time() + self.settings.downlink_every_s
+
+        async def request(method: str, path: str, body: dict[str, Any] | None) -> Any:
+            return await self.signed_request(session, method, path, body)
+
+        ident = self.identity
+        try:
+            await self.downlink.poll(
+                ident.box_id, ident.venue, crypto.unb64(ident.cloud_sign_pub), request
+            )
+        except (aiohttp.ClientError, TimeoutError, SyncError, OSError, ValueError) as exc:
+            if not self._downlink_failing:
+                log.warning("sync: fetching signed documents failed, will retry: %s", exc)
+                self._downlink_failing = True
+            return
+        if self._downlink_failing:
+            log.info("sync: fetching signed documents works again")
+            self._downlink_failing = False
 
     async def _report_status(self, session: aiohttp.ClientSession) -> None:
         now = self.clock.time()
@@ -220,6 +303,10 @@ class SyncClient:
             "backlog": {b.stream: b.rows for b in backlog},
             "evicted": {b.stream: b.evicted for b in backlog if b.evicted},
         }
+        if self.downlink is not None:
+            versions = self.downlink.versions()
+            status["documents"] = versions
+            status["config_version"] = versions.get("config", 0)
         if self.status_extra is not None:
             status.update(self.status_extra())
         await self.signed_request(

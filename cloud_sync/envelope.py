@@ -2,11 +2,17 @@
 
 Envelope layout::
 
-    b"BFE1" | u16 header length | header (canonical JSON) | AEAD(zlib(records JSON))
+    b"BFE1" | u16 header length | header (canonical JSON) | AEAD(zlib(body))
 
-The header (box, venue, key id, envelope id, nonce, box send time) travels in clear so the
-cloud can pick the key, and is authenticated as associated data, so changing any byte of it
-fails the tag. The body is a JSON list of ``[stream, seq, created, record]`` items.
+The header (box, venue, key id, envelope id, nonce, box send time, format version) travels in
+clear so the cloud can pick the key, and is authenticated as associated data, so changing any
+byte of it fails the tag.
+
+Body, format 2 (what boxes send): one line of JSON ``[[stream, seq, created], …]``, then one
+line per record with the record's JSON exactly as the box stored it. The cloud keeps those
+bytes as they are (no decode-and-re-encode per record); compact JSON never holds a raw
+newline, and a count mismatch fails the envelope. Format 1 (a JSON list of
+``[stream, seq, created, record]``) is still read.
 
 At rest each outbox payload is ``nonce | AEAD(record JSON)`` with ``stream:seq`` as associated
 data, so a payload moved to another row on disk fails to open.
@@ -44,6 +50,7 @@ class EnvelopeHeader:
     envelope_id: str
     sent_at: float
     nonce: bytes
+    version: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +69,7 @@ def _header_bytes(h: EnvelopeHeader) -> bytes:
         "nonce": b64(h.nonce),
         "sent": h.sent_at,
         "venue": h.venue,
-        "v": 1,
+        "v": h.version,
     }
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
@@ -70,11 +77,32 @@ def _header_bytes(h: EnvelopeHeader) -> bytes:
 def seal_raw(
     box: str, venue: str, kid: int, key: bytes, items: Iterable[bytes], sent_at: float
 ) -> tuple[EnvelopeHeader, bytes]:
-    """Seal pre-encoded JSON items (``[stream,seq,created,record]``) into one envelope."""
-    header = EnvelopeHeader(box, venue, kid, os.urandom(16).hex(), sent_at, os.urandom(NONCE))
+    """Seal pre-encoded format-1 JSON items (``[stream,seq,created,record]``)."""
+    return _seal(box, venue, kid, key, b"[" + b",".join(items) + b"]", sent_at, 1)
+
+
+def seal_records(
+    box: str,
+    venue: str,
+    kid: int,
+    key: bytes,
+    addresses: list[tuple[str, int, float]],
+    bodies: list[bytes],
+    sent_at: float,
+) -> tuple[EnvelopeHeader, bytes]:
+    """Seal records (their stored JSON bytes) with their (stream, seq, created) addresses."""
+    meta = json.dumps(addresses, separators=(",", ":")).encode()
+    return _seal(box, venue, kid, key, meta + b"\n" + b"\n".join(bodies), sent_at, 2)
+
+
+def _seal(
+    box: str, venue: str, kid: int, key: bytes, body: bytes, sent_at: float, version: int
+) -> tuple[EnvelopeHeader, bytes]:
+    header = EnvelopeHeader(
+        box, venue, kid, os.urandom(16).hex(), sent_at, os.urandom(NONCE), version
+    )
     hb = _header_bytes(header)
-    body = zlib.compress(b"[" + b",".join(items) + b"]", 1)
-    ct = ChaCha20Poly1305(key).encrypt(header.nonce, body, hb)
+    ct = ChaCha20Poly1305(key).encrypt(header.nonce, zlib.compress(body, 1), hb)
     return header, MAGIC + struct.pack(">H", len(hb)) + hb + ct
 
 
@@ -85,8 +113,16 @@ def encode_item(stream: str, seq: int, created: float, record_json: bytes) -> by
 def seal(
     box: str, venue: str, kid: int, key: bytes, records: Iterable[SyncRecord], sent_at: float
 ) -> tuple[EnvelopeHeader, bytes]:
-    items = (encode_item(r.stream, r.seq, r.created, json.dumps(r.body).encode()) for r in records)
-    return seal_raw(box, venue, kid, key, items, sent_at)
+    recs = list(records)
+    return seal_records(
+        box,
+        venue,
+        kid,
+        key,
+        [(r.stream, r.seq, r.created) for r in recs],
+        [json.dumps(r.body, separators=(",", ":")).encode() for r in recs],
+        sent_at,
+    )
 
 
 def read_header(blob: bytes) -> tuple[EnvelopeHeader, bytes, bytes]:
@@ -106,15 +142,22 @@ def read_header(blob: bytes) -> tuple[EnvelopeHeader, bytes, bytes]:
             envelope_id=str(doc["env"]),
             sent_at=float(doc["sent"]),
             nonce=unb64(str(doc["nonce"])),
+            version=int(doc.get("v", 1)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EnvelopeError(f"malformed envelope header: {exc}") from exc
     if len(header.nonce) != NONCE or not re.fullmatch(r"[0-9a-f]{32}", header.envelope_id):
         raise EnvelopeError("malformed envelope header: nonce or id")
+    if header.version not in (1, 2):
+        raise EnvelopeError(f"unknown envelope format {header.version}")
     return header, hb, blob[6 + n :]
 
 
-def open_body(header: EnvelopeHeader, hb: bytes, ct: bytes, key: bytes) -> list[SyncRecord]:
+# (stream, seq, box time, the record's JSON text as sent, the record decoded)
+OpenedRecord = tuple[str, int, float, str, dict[str, Any]]
+
+
+def open_records(header: EnvelopeHeader, hb: bytes, ct: bytes, key: bytes) -> list[OpenedRecord]:
     """Authenticate and decode the body; every failure is an EnvelopeError."""
     try:
         packed = ChaCha20Poly1305(key).decrypt(header.nonce, ct, hb)
@@ -127,15 +170,38 @@ def open_body(header: EnvelopeHeader, hb: bytes, ct: bytes, key: bytes) -> list[
         raise EnvelopeError(f"envelope body does not decompress: {exc}") from exc
     if d.unconsumed_tail:
         raise EnvelopeError("envelope body too large")
+    out: list[OpenedRecord] = []
+    loads = json.loads
     try:
-        items = json.loads(raw)
-        out = [SyncRecord(str(s), int(q), float(c), dict(b)) for s, q, c, b in items]
+        if header.version == 1:
+            for s, q, c, b in loads(raw):
+                text = json.dumps(b, separators=(",", ":"))
+                out.append((s, q, float(c), text, dict(b)))
+        else:
+            meta_raw, _, rest = raw.partition(b"\n")
+            meta = loads(meta_raw)
+            texts = rest.decode().split("\n") if meta else []
+            if not isinstance(meta, list) or len(texts) != len(meta):
+                raise EnvelopeError("malformed envelope body: record count mismatch")
+            for (s, q, c), t in zip(meta, texts, strict=True):
+                b = loads(t)
+                if type(b) is not dict:
+                    raise TypeError("a record must be a JSON object")
+                out.append((s, q, float(c), t, b))
     except (ValueError, TypeError) as exc:
         raise EnvelopeError(f"malformed envelope body: {exc}") from exc
+    for s in {r[0] for r in out}:
+        if type(s) is not str or not STREAM_RE.fullmatch(s):
+            raise EnvelopeError(f"bad record stream {s!r}")
     for r in out:
-        if not STREAM_RE.fullmatch(r.stream) or r.seq < 1:
-            raise EnvelopeError(f"bad record address {r.stream!r}/{r.seq}")
+        q = r[1]
+        if type(q) is not int or q < 1:
+            raise EnvelopeError(f"bad record address {r[0]!r}/{q!r}")
     return out
+
+
+def open_body(header: EnvelopeHeader, hb: bytes, ct: bytes, key: bytes) -> list[SyncRecord]:
+    return [SyncRecord(s, q, c, b) for s, q, c, _, b in open_records(header, hb, ct, key)]
 
 
 def open_envelope(blob: bytes, key: bytes) -> tuple[EnvelopeHeader, list[SyncRecord]]:

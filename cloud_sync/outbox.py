@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 ROW_OVERHEAD = 48  # bytes per outbox row beyond the payload (row header, index entries)
 HIGH_WATER = 0.90  # start evicting at this fraction of the quota…
 LOW_WATER = 0.80  # …and evict down to this one
+LOSS_RECORD_ROOM = 512  # bytes a loss record takes in the outbox, generously
+DISK_FULL_KEEP = 0.75  # on each disk-full commit error, keep this fraction of the outbox bytes
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +41,13 @@ class OutboxRow:
     created: float
     kid: int
     payload: bytes
+    priority: int = 0
+    id: int = 0
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """The row's place in sending order."""
+        return (self.priority, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +68,7 @@ class OutboxStats:
     loss_records: int = 0
     over_quota_critical: bool = False
     disk_full_retries: int = 0
+    disk_full_critical: bool = False  # disk full with nothing evictable left
     evictions: list[tuple[str, int, int, int]] = field(default_factory=list)
 
 
@@ -71,7 +86,6 @@ class Outbox:
         self.router = router
         self.stats = OutboxStats()
         self._now = clock
-        self._last_batch_head: object | None = None
         self.on_append: Callable[[], None] | None = None
 
     # ---- the writer hook -------------------------------------------------------------------
@@ -80,13 +94,6 @@ class Outbox:
         """StoreWriter.in_transaction: seal the batch's records into the outbox."""
         if not records:
             return
-        head = records[0]
-        if head is self._last_batch_head:
-            # The same batch again: the writer is retrying a failed commit (a full disk, most
-            # likely). Make room before trying again rather than failing the same way forever.
-            self.stats.disk_full_retries += 1
-            self._evict(conn, target=int(self.quota_bytes * LOW_WATER / 2), reason="disk-full")
-        self._last_batch_head = head
         by_stream: dict[str, list[tuple[float, bytes]]] = {}
         for r in records:
             by_stream.setdefault(self.router(r), []).append((r.ts, record_json(r)))
@@ -146,6 +153,33 @@ class Outbox:
         )
         self.stats.appended += len(items)
 
+    # ---- a full disk ----------------------------------------------------------------------
+
+    def on_commit_error(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        """StoreWriter.on_commit_error: when SQLite reports the disk full, evict a quarter of
+        the outbox's bytes (bulk, then telemetry; never critical streams) with loss records,
+        in a transaction of its own, so the writer's retried batch finds room. Anything else
+        is the writer's business (it logs and retries)."""
+        if not is_disk_full(exc):
+            return
+        self.stats.disk_full_retries += 1
+        target = int(self.used_bytes(conn) * DISK_FULL_KEEP)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            freed = self._evict(conn, target=target, reason="disk-full")
+            conn.execute("COMMIT")
+        except sqlite3.Error as evict_exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            log.error("sync: disk full and evicting from the outbox failed too: %s", evict_exc)
+            return
+        if not freed and not self.stats.disk_full_critical:
+            log.error(
+                "sync: disk full and the outbox holds only records that are never evicted "
+                "(alarms, HACCP, audit, events); the store retries until space is freed"
+            )
+        self.stats.disk_full_critical = not freed
+
     # ---- quota -------------------------------------------------------------------------------
 
     @staticmethod
@@ -156,15 +190,19 @@ class Outbox:
         if self.used_bytes(conn) > self.quota_bytes * HIGH_WATER:
             self._evict(conn, target=int(self.quota_bytes * LOW_WATER), reason="quota")
 
-    def _evict(self, conn: sqlite3.Connection, *, target: int, reason: str) -> None:
+    def _evict(self, conn: sqlite3.Connection, *, target: int, reason: str) -> int:
+        """Evict oldest-first from evictable streams until `target` bytes; returns the count."""
         evictable = sorted(
             (s for s in STREAMS.values() if s.evictable), key=lambda s: s.evict_order
         )
+        before = self.stats.evicted
         for s in evictable:
             used = self.used_bytes(conn)
             if used <= target:
-                return
-            self._evict_stream(conn, s.name, used - target, reason)
+                return self.stats.evicted - before
+            # The loss record this writes takes room too: free that as well, so the next
+            # stream is touched only when this one is empty.
+            self._evict_stream(conn, s.name, used - target + LOSS_RECORD_ROOM, reason)
         if self.used_bytes(conn) > self.quota_bytes:
             if not self.stats.over_quota_critical:
                 log.error(
@@ -175,6 +213,7 @@ class Outbox:
             self.stats.over_quota_critical = True
         else:
             self.stats.over_quota_critical = False
+        return self.stats.evicted - before
 
     def _evict_stream(self, conn: sqlite3.Connection, stream: str, need: int, reason: str) -> None:
         freed = 0
@@ -209,8 +248,8 @@ class Outbox:
         self.stats.loss_records += 1
         self.stats.evictions.append((stream, first, last, count))
         log.warning(
-            "sync: outbox near its quota (%s): evicted %d %s records, seq %d..%d",
-            reason,
+            "sync: %s: evicted %d %s records from the outbox, seq %d..%d (loss recorded)",
+            "disk full" if reason == "disk-full" else "outbox near its quota",
             count,
             stream,
             first,
@@ -231,12 +270,19 @@ class Outbox:
 
     @staticmethod
     def read_batch(
-        conn: sqlite3.Connection, max_bytes: int, max_rows: int = 50_000
+        conn: sqlite3.Connection,
+        max_bytes: int,
+        max_rows: int = 50_000,
+        after: tuple[int, int] | None = None,
     ) -> list[OutboxRow]:
-        """Oldest first within each stream, streams by priority; at least one row if any."""
-        cur = conn.execute(
-            "SELECT stream, seq, created, kid, payload FROM outbox ORDER BY priority, id"
-        )
+        """Oldest first within each stream, streams by priority; at least one row if any.
+        `after` continues behind a batch still in flight (its last row's `key`)."""
+        sql = "SELECT stream, seq, created, kid, payload, priority, id FROM outbox "
+        args: tuple[int, ...] = ()
+        if after is not None:
+            sql += "WHERE (priority, id) > (?, ?) "
+            args = after
+        cur = conn.execute(sql + "ORDER BY priority, id", args)
         out: list[OutboxRow] = []
         size = 0
         try:
@@ -244,14 +290,22 @@ class Outbox:
                 chunk = cur.fetchmany(1024)
                 if not chunk:
                     break
-                for s, q, c, k, p in chunk:
-                    out.append(OutboxRow(s, q, c, k, p))
+                for s, q, c, k, p, pr, i in chunk:
+                    out.append(OutboxRow(s, q, c, k, p, pr, i))
                     size += len(p)
                     if size >= max_bytes or len(out) >= max_rows:
                         break
         finally:
             cur.close()
         return out
+
+    @staticmethod
+    def head(conn: sqlite3.Connection) -> tuple[int, int] | None:
+        """The key of the row that goes next."""
+        row = conn.execute(
+            "SELECT priority, id FROM outbox ORDER BY priority, id LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def open_rows(self, rows: list[OutboxRow]) -> list[bytes]:
         ident = self.identity
@@ -262,13 +316,11 @@ class Outbox:
         """Delete what the cloud acknowledged (seq <= watermark, per stream); nothing else."""
         deleted = 0
         for stream, seq in acks.items():
-            n, size = conn.execute(
-                "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox "
-                "WHERE stream=? AND seq<=?",
+            gone = conn.execute(
+                "DELETE FROM outbox WHERE stream=? AND seq<=? RETURNING length(payload)",
                 (stream, seq),
-            ).fetchone()
-            if n:
-                conn.execute("DELETE FROM outbox WHERE stream=? AND seq<=?", (stream, seq))
+            ).fetchall()
+            n, size = len(gone), sum(g for (g,) in gone)
             conn.execute(
                 "UPDATE outbox_streams SET acked_seq=max(acked_seq, ?), rows=rows-?, "
                 "bytes=max(0, bytes-?) WHERE stream=?",

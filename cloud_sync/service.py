@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from cloud_sync.client import SyncClient
+from cloud_sync.downlink import Downlink, DownlinkTargets
 from cloud_sync.identity import identity_path, load
 from cloud_sync.outbox import Outbox
 from edge_agent.store.schema import connect
@@ -31,7 +32,15 @@ def build_sync_services(agent: Agent) -> list[Service]:
         return []
     outbox = Outbox(ident, clock=agent.clock.time)
     agent.writer.in_transaction = outbox.in_transaction
+    agent.writer.on_commit_error = outbox.on_commit_error
     from edge_agent import __version__
+
+    downlink = None
+    if agent.config.source:
+        # Documents replace the files the agent loaded: the venue config, rules.toml beside
+        # it, and the downlinked-profiles directory beside it.
+        targets = DownlinkTargets.beside(agent.config.source, agent.config.venue.food_safety_region)
+        downlink = Downlink(targets, agent.writer, agent.clock, agent.bus.publish)
 
     client = SyncClient(
         ident,
@@ -41,6 +50,7 @@ def build_sync_services(agent: Agent) -> list[Service]:
         clock=agent.clock,
         publish=agent.bus.publish,
         agent_version=__version__,
+        downlink=downlink,
     )
     setattr(agent, CLIENT_KEY, client)
     return [Service("cloud-sync", client.run, restart=True)]

@@ -31,9 +31,9 @@ async def drain(client: SyncClient, store: str, limit: int = 500) -> None:
     conn = aiohttp.TCPConnector(force_close=True)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=2)) as s:
         for _ in range(limit):
-            conn = sqlite3.connect(store)
-            (n,) = conn.execute("SELECT count(*) FROM outbox").fetchone()
-            conn.close()
+            db = sqlite3.connect(store)
+            (n,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            db.close()
             if n == 0:
                 return
             await client.step(s)
@@ -51,7 +51,12 @@ async def make_box(
     ident, path = await enrolled_box(cloud, tmp_path / "box")
     outbox = Outbox(ident, quota_bytes=quota, clock=clock.time)
     store = str(tmp_path / "box" / "store.db")
-    writer = StoreWriter(store, in_transaction=outbox.in_transaction, clock=clock)
+    writer = StoreWriter(
+        store,
+        in_transaction=outbox.in_transaction,
+        on_commit_error=outbox.on_commit_error,
+        clock=clock,
+    )
     await writer.open()
     client = SyncClient(
         ident,

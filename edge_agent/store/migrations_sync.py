@@ -21,8 +21,25 @@ def _v3_outbox_accounting(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def _v31_downlink(db: sqlite_utils.Database) -> None:
+    # The applied version per document kind is the anti-rollback / anti-replay floor: it must
+    # survive restarts. failed_* remembers a version that was applied and rolled back, so it
+    # is not retried every poll. Reports wait here until the cloud has taken them.
+    db.execute(
+        "CREATE TABLE downlink_state (kind TEXT PRIMARY KEY, "
+        "applied_version INTEGER NOT NULL DEFAULT 0, applied_sha256 TEXT NOT NULL DEFAULT '', "
+        "applied_at REAL, failed_version INTEGER NOT NULL DEFAULT 0, "
+        "failed_sha256 TEXT NOT NULL DEFAULT '')"
+    )
+    db.execute(
+        "CREATE TABLE downlink_reports (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+        "version INTEGER NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, at REAL NOT NULL)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         3, "sync: outbox key ids, per-stream byte accounting, sync state", _v3_outbox_accounting
     ),
+    Migration(31, "sync: signed downlink applied versions and pending reports", _v31_downlink),
 )

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 Synchronous = Literal["full", "normal"]
 # Called on the writer thread inside every batch's transaction with the batch's records.
 InTransactionHook = Callable[[sqlite3.Connection, list[Reading | Event]], None]
+# Called on the writer thread after a batch's commit failed and was rolled back, before the
+# retry (e.g. the sync outbox evicts bulk/telemetry when SQLite reports the disk full).
+CommitErrorHook = Callable[[sqlite3.Connection, BaseException], None]
 
 
 @dataclass(eq=False)
@@ -86,6 +89,7 @@ class StoreWriter:
         clock: Clock | None = None,
         on_commit: Callable[[WriterStats, int, int, float], None] | None = None,
         in_transaction: InTransactionHook | None = None,
+        on_commit_error: CommitErrorHook | None = None,
     ) -> None:
         self.path = path
         self.channel: Channel[Any] = Channel(capacity)
@@ -95,6 +99,7 @@ class StoreWriter:
         self.stats = WriterStats()
         self._on_commit = on_commit
         self.in_transaction = in_transaction
+        self.on_commit_error = on_commit_error
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._conn: sqlite3.Connection | None = None
         self._series: dict[tuple[str, str], int] = {}
@@ -204,6 +209,8 @@ class StoreWriter:
                 if not self._failing:
                     log.error("store: commit failed, will retry: %s", exc)
                     self._failing = True
+                if self.on_commit_error is not None:
+                    await self._in_thread(self._commit_error, exc)
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, 5.0)
         if self._failing:
@@ -229,6 +236,15 @@ class StoreWriter:
                     item.future.set_exception(error)
                 else:
                     item.future.set_result(result)
+
+    def _commit_error(self, exc: BaseException) -> None:
+        hook = self.on_commit_error
+        if hook is None or self._conn is None:
+            return
+        try:
+            hook(self._conn, exc)
+        except Exception as hook_exc:  # the retry goes on whatever the hook did
+            log.error("store: on_commit_error hook failed: %s", hook_exc)
 
     def _write(self, batch: list[Any]) -> tuple[int, int, dict[int, tuple[Any, Any]], float]:
         conn = self._conn

@@ -25,7 +25,12 @@ async def main(store: str, identity_path: str) -> None:
     assert ident is not None
     ensure_store(store)
     outbox = Outbox(ident, clock=time.time)
-    writer = StoreWriter(store, in_transaction=outbox.in_transaction, max_batch=50)
+    writer = StoreWriter(
+        store,
+        in_transaction=outbox.in_transaction,
+        on_commit_error=outbox.on_commit_error,
+        max_batch=50,
+    )
     await writer.open()
     client = SyncClient(
         ident,
