@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from cloud_sync.client import SyncClient
+from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.downlink import Downlink, DownlinkTargets
 from cloud_sync.identity import identity_path, load
 from cloud_sync.outbox import Outbox
@@ -30,7 +30,15 @@ def build_sync_services(agent: Agent) -> list[Service]:
     if ident is None:
         log.info("sync: no box identity at %s; run `beerflow-edge provision` to enable sync", path)
         return []
-    outbox = Outbox(ident, clock=agent.clock.time)
+    cloud = agent.config.cloud
+    settings = SyncSettings()
+    quota = agent.config.outbox_quota_mb * 1024 * 1024
+    if cloud is not None:
+        settings = SyncSettings(
+            max_envelope_bytes=cloud.max_envelope_kb * 1024,
+            bandwidth_bps=None if cloud.bandwidth_kbps is None else cloud.bandwidth_kbps * 125,
+        )
+    outbox = Outbox(ident, clock=agent.clock.time, quota_bytes=quota)
     agent.writer.in_transaction = outbox.in_transaction
     agent.writer.on_commit_error = outbox.on_commit_error
     from edge_agent import __version__
@@ -47,6 +55,7 @@ def build_sync_services(agent: Agent) -> list[Service]:
         outbox,
         agent.writer,
         identity_file=path,
+        settings=settings,
         clock=agent.clock,
         publish=agent.bus.publish,
         agent_version=__version__,

@@ -295,3 +295,12 @@ def test_loader_reports_never_crashes_on_structured_input(doc):
 def test_loader_reports_never_crashes_on_arbitrary_text(text):
     issues = _issues_or_none(text)
     assert issues is None or len(issues) > 0
+
+
+def test_outbox_quota_must_fit_in_the_disk_quota(write_config):
+    text = MINIMAL_VENUE + (
+        '[storage]\ndisk_quota_mb = 256\n[cloud]\nurl = "https://c.example"\n'
+        "outbox_quota_mb = 512\n"
+    )
+    (got,) = issues(write_config, text)
+    assert ":9: cloud.outbox_quota_mb: must be below storage.disk_quota_mb (256)" in got

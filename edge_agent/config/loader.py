@@ -63,6 +63,13 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         dec.error(("venue", "timezone"), f"unknown time zone {cfg.venue.timezone!r}")
 
+    explicit_quota = cfg.cloud.outbox_quota_mb if cfg.cloud is not None else None
+    if explicit_quota is not None and explicit_quota >= cfg.storage.disk_quota_mb:
+        dec.error(
+            ("cloud", "outbox_quota_mb"),
+            f"must be below storage.disk_quota_mb ({cfg.storage.disk_quota_mb})",
+        )
+
     bus_ids: dict[str, int] = {}
     for i, bus in enumerate(cfg.buses):
         if bus.id in bus_ids:

@@ -48,6 +48,13 @@ class CloudSection:
     url: str = field(
         metadata={"pattern": r"https?://[^\s/]+(/\S*)?", "pattern_hint": "an http(s) URL"}
     )
+    # The encrypted outbox's share of the disk (default: half of storage.disk_quota_mb); as it
+    # nears, bulk then telemetry are evicted (with loss records); alarms, HACCP records and
+    # audit entries never are.
+    outbox_quota_mb: int | None = field(default=None, metadata={"min": 1})
+    max_envelope_kb: int = field(default=512, metadata={"min": 16, "max": 16384})
+    # Optional uplink cap for metered or shared lines.
+    bandwidth_kbps: float | None = field(default=None, metadata={"min": 1})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +178,11 @@ class VenueConfig:
     devices: tuple[DeviceConfig, ...] = ()
     staff: tuple[StaffMember, ...] = ()
     source: str = ""
+
+    @property
+    def outbox_quota_mb(self) -> int:
+        explicit = self.cloud.outbox_quota_mb if self.cloud is not None else None
+        return explicit if explicit is not None else max(1, self.storage.disk_quota_mb // 2)
 
     def device(self, device_id: str) -> DeviceConfig | None:
         return next((d for d in self.devices if d.id == device_id), None)
