@@ -10,6 +10,7 @@ from typing import Literal
 
 from edge_agent.config.toml_lines import Path
 from edge_agent.config.typed_toml import Decoder
+from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 
 BleDecoder = Literal[
@@ -165,15 +166,9 @@ _GATT_FIELDS = frozenset({"temperature", "humidity", "battery"})
 
 def check_section(section: BleSection, dec: Decoder, path: Path) -> None:
     """Unique point names; every point reads a field its decoder can produce."""
-    seen: dict[str, int] = {}
+    unique_names(section.points, dec, (*path, "points"))
     known = DECODER_FIELDS[section.decoder] | COMMON_FIELDS
     for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                (*path, "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
         if p.source not in known and not re.fullmatch(r"[a-z_]+_\d+", p.source):
             dec.error(
                 (*path, "points", i, "field" if p.field else "name"),

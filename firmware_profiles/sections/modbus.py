@@ -7,6 +7,7 @@ from typing import Literal
 
 from edge_agent.config.toml_lines import Path
 from edge_agent.config.typed_toml import Decoder
+from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, Order, PointKind
 
 Table = Literal["holding", "input", "coil", "discrete"]
@@ -88,14 +89,8 @@ class ModbusSection:
 
 def check_section(section: ModbusSection, dec: Decoder, path: Path) -> None:
     """Cross-field checks: unique names, no overlapping registers, commands on writable points."""
-    seen: dict[str, int] = {}
+    unique_names(section.points, dec, (*path, "points"))
     for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                (*path, "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
         if p.table not in BIT_TABLES and p.width > section.max_registers_per_read:
             dec.error((*path, "points", i, "type"), "wider than max_registers_per_read")
     occupied: dict[tuple[str, int], str] = {}

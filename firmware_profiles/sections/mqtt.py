@@ -16,6 +16,7 @@ from typing import Literal
 
 from edge_agent.config.toml_lines import Path
 from edge_agent.config.typed_toml import Decoder
+from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 
 AVAILABILITY = "availability"  # the reserved topic name of the availability (LWT) topic
@@ -180,14 +181,7 @@ class MqttSection:
 
 def check_section(section: MqttSection, dec: Decoder, path: Path) -> None:
     """Cross-field checks: unique names, points on defined topics, overlays that resolve."""
-    seen: dict[str, int] = {}
-    for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                (*path, "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
+    unique_names(section.points, dec, (*path, "points"))
     topics: dict[str, MqttTopic] = {}
     for i, t in enumerate(section.topics):
         if t.name == AVAILABILITY:

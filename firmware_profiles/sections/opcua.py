@@ -14,6 +14,7 @@ from typing import Literal
 
 from edge_agent.config.toml_lines import Path
 from edge_agent.config.typed_toml import Decoder
+from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 
 # One browse-path step: a namespace alias, a colon, and a browse name without '/' or ':'.
@@ -138,20 +139,14 @@ def _check_aliases(section: OpcuaSection, value: str, dec: Decoder, path: Path) 
 
 def check_section(section: OpcuaSection, dec: Decoder, path: Path) -> None:
     """Cross-field checks: aliases defined, unique names, commands on writable points."""
+    unique_names(section.points, dec, (*path, "points"))
     for alias in section.namespaces:
         if not re.fullmatch(IDENT, alias):
             dec.error((*path, "namespaces", alias), f"alias must be {IDENT_HINT}")
     _check_aliases(section, section.root, dec, (*path, "root"))
     if section.match is not None:
         _check_aliases(section, section.match, dec, (*path, "match"))
-    seen: dict[str, int] = {}
     for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                (*path, "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
         _check_aliases(section, p.path, dec, (*path, "points", i, "path"))
     by_name = {p.name: p for p in section.points}
     commands: set[str] = set()

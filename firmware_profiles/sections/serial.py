@@ -12,6 +12,7 @@ from typing import Literal
 
 from edge_agent.config.toml_lines import Path
 from edge_agent.config.typed_toml import Decoder
+from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 
 Protocol = Literal["mt-sics"]
@@ -102,14 +103,8 @@ class SerialSection:
 
 def check_section(section: SerialSection, dec: Decoder, path: Path) -> None:
     """Cross-field checks: unique names, keg points need keg parameters, sane timeouts."""
-    seen: dict[str, int] = {}
+    unique_names(section.points, dec, (*path, "points"))
     for i, p in enumerate(section.points):
-        if p.name in seen:
-            dec.error(
-                (*path, "points", i, "name"),
-                f"duplicate point name {p.name!r} (first at points[{seen[p.name]}])",
-            )
-        seen.setdefault(p.name, i)
         if p.source in ("litres_remaining", "pouring") and section.keg is None:
             dec.error(
                 (*path, "points", i, "source"),
