@@ -80,7 +80,11 @@ class RulesService:
         self.rule_file = rule_file
         self.region = rule_file.haccp.region or region
         self.timezone = timezone
-        self.sub: Subscription = bus.subscribe("rules", (Reading, Event), capacity, Overflow.BLOCK)
+        # With no rules and no HACCP units there is nothing to watch readings for, and a
+        # blocking subscriber that only discards would still pace every producer.
+        watching = bool(rule_file.rules or rule_file.haccp.units)
+        kinds = (Reading, Event) if watching else (Event,)
+        self.sub: Subscription = bus.subscribe("rules", kinds, capacity, Overflow.BLOCK)
         now = clock.time()
         self.engine = RuleEngine(rule_file.rules, timezone, started_at=now)
         self.monitor = HaccpMonitor(rule_file.haccp.units, self.region, now)
