@@ -16,6 +16,7 @@ from drivers.ble.backend import BleakScannerBackend
 from drivers.ble.scan_service import BleScanService
 from drivers.ble.sensor import BleSensor
 from drivers.ble.simulator.bluez_mock import BluezControl, MockError, PrivateBluez
+from drivers.ble.simulator.peripheral import SimPeripheral
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import ManualClock
 from edge_agent.config.model import DeviceConfig
@@ -137,3 +138,39 @@ class Rig:
     def pull(self) -> list[Reading]:
         self.readings = [*self.readings, *drain(self.sub)]
         return self.readings
+
+
+@pytest.fixture
+async def bluezoo_bus() -> AsyncIterator[str]:
+    """BlueZoo on a private bus: hci0 for the box, hci1 for a simulated peripheral. Fresh per
+    test (0.2 s): BlueZoo 1.0.2 keeps a connected device's GATT objects after a disconnect, so
+    a second connection to the same peripheral sees every characteristic twice."""
+    from drivers.ble.simulator.bluezoo_peer import PrivateBlueZoo
+
+    zoo = PrivateBlueZoo(scan_interval_s=1)
+    old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    try:
+        address = zoo.start()
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
+        await zoo.wait_ready()
+        yield address
+    finally:
+        zoo.stop()
+        if old is None:
+            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
+
+
+@pytest.fixture
+async def bluezoo_peripheral(bluezoo_bus: str) -> AsyncIterator[SimPeripheral]:
+    """The simulated logger (beerflow-sim-logger's GATT service) advertising on hci1."""
+    prof = LIB.get("beerflow-sim-logger")
+    assert prof is not None and prof.ble is not None and prof.ble.gatt is not None
+    peripheral = SimPeripheral(prof.ble.gatt)
+    try:
+        await peripheral.start(bluezoo_bus, "hci1")
+        yield peripheral
+    finally:
+        await peripheral.stop()
+        await _close_bleak_connection()

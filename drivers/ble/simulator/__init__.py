@@ -1,2 +1,7 @@
 """BLE simulators: a BlueZ stand-in (python-dbusmock on a private D-Bus), advertising sensors
-driven by a seeded model, a GATT logger, and a BlueZoo peripheral."""
+driven by a seeded model, a GATT logger, a peripheral written against the real BlueZ
+peripheral API (for BlueZoo), and the demo venue's BLE part."""
+
+from drivers.ble.simulator.demo import demo_part
+
+__all__ = ["demo_part"]
