@@ -58,6 +58,8 @@ class PymodbusBackend:
         bytesize: int,
         timeout_s: float,
     ) -> PymodbusBackend:
+        """pymodbus's RTU client. The driver uses `drivers.modbus.rtu.RtuBackend` (several times
+        less CPU per transaction); this stays so bench/modbus.py can compare the two."""
         from pymodbus import FramerType
         from pymodbus.client import AsyncModbusSerialClient
 

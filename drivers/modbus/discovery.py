@@ -18,6 +18,7 @@ from drivers.errors import CodecError, DeviceIOError, DeviceRejected
 from drivers.modbus.backend import ModbusBackend, PymodbusBackend
 from drivers.modbus.codec import decode_block, plan_reads
 from drivers.modbus.coordinator import BusLock
+from drivers.modbus.rtu import RtuBackend
 from edge_agent.config.model import BusConfig
 from firmware_profiles.loader import ProfileLibrary, load_library
 from firmware_profiles.schema import BIT_TABLES, ModbusPoint, Profile
@@ -177,7 +178,7 @@ async def discover_rtu(
     library: ProfileLibrary | None = None,
 ) -> list[dict[str, Any]]:
     """Scan an RS-485 line; every absent unit costs one timeout, so keep the range small."""
-    backend = PymodbusBackend.rtu(
+    backend = RtuBackend(
         bus.port,
         bus.baudrate,
         bus.parity,

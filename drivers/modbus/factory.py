@@ -8,6 +8,7 @@ import random
 from drivers.base import Devices, DriverContext
 from drivers.modbus.backend import ModbusBackend, PymodbusBackend
 from drivers.modbus.coordinator import BusLock, ModbusCoordinator
+from drivers.modbus.rtu import RtuBackend
 from edge_agent.config.model import DeviceConfig
 from edge_agent.supervisor import Service
 from firmware_profiles.schema import Profile
@@ -24,7 +25,7 @@ def _backend_for(
     if dev.bus not in lines:
         bus = ctx.config.bus(dev.bus)
         assert bus is not None  # the config loader guarantees it
-        backend = PymodbusBackend.rtu(
+        backend = RtuBackend(
             bus.port, bus.baudrate, bus.parity, bus.stopbits, bus.bytesize, bus.timeout_s
         )
         lines[dev.bus] = (backend, BusLock(bus.gap_s, ctx.clock))

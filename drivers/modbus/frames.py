@@ -145,3 +145,33 @@ def read_response_size(function: int, count: int) -> int:
 def wire_time_s(frame_bytes: int, baudrate: int, char_bits: float = 10.0) -> float:
     """Time the bytes occupy on the line (8N1 = 10 bits per character)."""
     return frame_bytes * char_bits / baudrate
+
+
+def rtu_reply_length(buf: bytes | bytearray, function: int) -> int | None:
+    """Length of the reply frame to a request with `function` at the start of `buf`, or None
+    while too little has arrived. CodecError when the reply answers a different function."""
+    if len(buf) < 2:
+        return None
+    fc = buf[1]
+    if fc == function | 0x80:
+        return 5  # unit, fc | 0x80, exception code, CRC
+    if fc != function:
+        raise CodecError(f"reply with function code {fc} to a request with {function}")
+    if function in READ_FUNCTIONS:
+        return 5 + buf[2] if len(buf) >= 3 else None
+    return 8  # write replies echo address and value/count
+
+
+def read_reply_values(function: int, pdu: bytes, count: int) -> list[int] | list[bool]:
+    """Registers (FC03/04) or bits (FC01/02) of a read reply PDU, at most `count` of them.
+
+    A reply carrying fewer items than asked is returned short, so the caller's decoder can
+    count it as malformed data rather than a lost answer."""
+    if len(pdu) < 2 or len(pdu) != 2 + pdu[1]:
+        raise CodecError("read reply byte count does not match its length")
+    data = pdu[2:]
+    if function in (1, 2):
+        n = min(count, 8 * len(data))
+        return [bool((data[i >> 3] >> (i & 7)) & 1) for i in range(n)]
+    words = len(data) // 2
+    return list(struct.unpack(f">{words}H", data[: 2 * words])[:count])

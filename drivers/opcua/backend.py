@@ -90,7 +90,10 @@ class UaSession:
         self.identity = identity
         self.pki_dir = pki_dir
         self.lost = asyncio.Event()
-        self.client = Client(address.url, timeout=section.timeout_s)
+        # asyncua reads the server status every second by default to notice a dead session; an
+        # encrypted read per device per second was most of the driver's CPU at idle. Data-change
+        # subscriptions and the poll/refresh cycle notice a dead server anyway.
+        self.client = Client(address.url, timeout=section.timeout_s, watchdog_intervall=10.0)
         self.client.connection_lost_callback = self._on_lost
         self.nodes: dict[str, Node] = {}
         self.variants: dict[str, str] = {}  # point -> lower-case VariantType name

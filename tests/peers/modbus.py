@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from drivers.modbus.backend import PymodbusBackend
+from drivers.modbus.backend import ModbusBackend
 from drivers.modbus.coordinator import BusLock, ModbusCoordinator
+from drivers.modbus.rtu import RtuBackend
 from drivers.modbus.simulator.carel_ir33 import CarelIr33Slave
 from drivers.modbus.simulator.dixell_slave import DixellSlave
 from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
@@ -42,14 +43,14 @@ def mixed_slaves(clock: Clock) -> dict[int, MapSlave]:
     }
 
 
-def rtu_backend(port: str, timeout_s: float = 0.1, baudrate: int = 19200) -> PymodbusBackend:
-    return PymodbusBackend.rtu(port, baudrate, "N", 1, 8, timeout_s)
+def rtu_backend(port: str, timeout_s: float = 0.1, baudrate: int = 19200) -> RtuBackend:
+    return RtuBackend(port, baudrate, "N", 1, 8, timeout_s)
 
 
 def coordinator(
     dev_id: str,
     profile: str,
-    backend: PymodbusBackend,
+    backend: ModbusBackend,
     clock: Clock,
     *,
     unit_id: int = 1,
