@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.errors import CodecError, CommandRejected
-from drivers.mqtt.codec import MISSING, DeviceCodec, deep_merge, parse_timestamp, resolve
+from drivers.mqtt.codec import (
+    MISSING,
+    DeviceCodec,
+    compile_path,
+    deep_merge,
+    parse_timestamp,
+    resolve,
+    walk,
+)
 from drivers.mqtt.command_codec import judge_reply, render
 from firmware_profiles.loader import load_library
 
@@ -211,3 +219,63 @@ def test_garbage_replies_never_crash(data, payload):
     except CommandRejected:
         r = render(spec, {a.name: True if a.type == "bool" else 1.0 for a in spec.args}, 1, "box")
     judge_reply(spec, r, payload, 1)
+
+
+def _resolve_reference(doc, path):  # type: ignore[no-untyped-def]
+    """The plain definition of a dotted path, split on every call (what walk() precompiles)."""
+    if not path:
+        return doc
+    cur = doc
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isascii() and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return MISSING
+    return cur
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=json_values,
+    path=st.lists(st.sampled_from(["a", "b", "0", "1", "10", "x:0", ""]), max_size=4).map(".".join),
+)
+def test_precompiled_paths_agree_with_the_plain_definition(doc, path):
+    assert walk(doc, compile_path(path)) is _resolve_reference(doc, path)
+    assert resolve(doc, path) is _resolve_reference(doc, path)
+
+
+def test_json_numbers_that_are_no_finite_float_are_counted_and_the_rest_still_read():
+    c = codec("generic-json-sensor", "s1")
+    # NaN (the fast parser refuses it, json takes it) and an integer beyond any float.
+    payload = b'{"temperature": NaN, "humidity": 1' + b"0" * 400 + b', "battery": 90}'
+    d = c.decode("sensors/s1/state", payload, 1e9)
+    assert values(d) == {"battery": 90.0}
+    assert len(d.problems) == 2 and "not a finite number" in d.problems[0]
+    assert "out of range" in d.problems[1]
+
+
+def test_integers_become_floats_and_scaling_still_applies():
+    c = codec("generic-json-sensor", "s1")
+    d = c.decode("sensors/s1/state", b'{"temperature": 4, "humidity": 61.5, "battery": true}', 1e9)
+    v = values(d)
+    assert v == {"temperature": 4.0, "humidity": 61.5, "battery": True}
+    assert type(v["temperature"]) is float and type(v["battery"]) is bool
+    tas = codec("tasmota-plug", "kettle")
+    doc = {"ENERGY": {"Total": 514.153, "Power": 7}}
+    got = values(tas.decode("tele/kettle/SENSOR", json.dumps(doc).encode(), 1e9))
+    assert got["energy"] == 514153.0 and got["power"] == 7.0
+
+
+def test_the_fast_reading_builder_makes_the_same_frozen_reading():
+    import dataclasses
+
+    from drivers.mqtt.service import make_reading
+    from edge_agent.messages import Quality, Reading
+
+    r = make_reading("fridge", "air", 3.5, 1e9, "°C")
+    assert type(r) is Reading and r == Reading("fridge", "air", 3.5, 1e9, "°C", Quality.GOOD)
+    assert hash(r) == hash(Reading("fridge", "air", 3.5, 1e9, "°C"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.value = 4.0  # type: ignore[misc]

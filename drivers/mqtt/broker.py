@@ -22,17 +22,22 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, workdir: str | Path, port: int = 0) -> None:
+    def __init__(
+        self, workdir: str | Path, port: int = 0, tls: tuple[str, str] | None = None
+    ) -> None:
+        """`tls`: (certificate file, key file) to listen with TLS only."""
         self.dir = Path(workdir)
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 5.0) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         conf = self.dir / "mosquitto.conf"
+        tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" if self.tls else ""
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\n{tls}allow_anonymous true\n"
             f"persistence true\npersistence_location {self.dir}/\n"
             "log_dest stderr\nlog_type error\nlog_type warning\n"
             "max_queued_messages 1000000\nmax_inflight_messages 100\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,18 @@ from firmware_profiles.sections.mqtt import (
 
 MISSING: Any = object()
 
+try:  # several times faster than json; used when present (xiaomi-ble already pulls it in)
+    import orjson
+
+    _fast_loads: Callable[[bytes], Any] | None = orjson.loads
+    _FastError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # pragma: no cover - depends on the installation
+    _fast_loads, _FastError = None, ValueError
+
+# A compiled dotted path: per level the dict key and, when the level is a number, the index.
+Parts = tuple[tuple[str, int | None], ...]
+_INT_EXACT = 2**53  # integers up to this convert to float exactly
+
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
@@ -43,14 +55,25 @@ def render_topic(pattern: str, device: str, client: str = "") -> str:
 def resolve(doc: Any, path: str) -> Any:
     """The value at a dotted path ('' is the whole document), list elements by index; MISSING
     when absent."""
+    return walk(doc, compile_path(path))
+
+
+def compile_path(path: str) -> Parts:
     if not path:
-        return doc
+        return ()
+    return tuple(
+        (part, int(part) if part.isascii() and part.isdigit() else None) for part in path.split(".")
+    )
+
+
+def walk(doc: Any, parts: Parts) -> Any:
+    """`resolve` with the path split once, ahead of time (it runs per point per message)."""
     cur = doc
-    for part in path.split("."):
+    for key, index in parts:
         if isinstance(cur, dict):
-            cur = cur.get(part, MISSING)
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
+            cur = cur.get(key, MISSING)
+        elif index is not None and isinstance(cur, list) and index < len(cur):
+            cur = cur[index]
         else:
             return MISSING
         if cur is MISSING:
@@ -68,6 +91,11 @@ def deep_merge(base: Mapping[str, Any], partial: Mapping[str, Any]) -> dict[str,
 
 
 def parse_json(payload: bytes) -> Any:
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(payload)
+        except _FastError:
+            pass  # json decides: it also takes NaN/Infinity and huge integers, as before
     try:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -114,7 +142,10 @@ def convert(point: MqttPoint, raw: Any) -> Value:
             raise CodecError(f"{point.name}: unexpected value {raw[:40]!r}") from None
     if not isinstance(raw, int | float):
         raise CodecError(f"{point.name}: expected a number, got {type(raw).__name__}")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer beyond any float (JSON allows it)
+        raise CodecError(f"{point.name}: {str(raw)[:40]} is out of range") from None
     if not math.isfinite(value):
         raise CodecError(f"{point.name}: {value} is not a finite number")
     if point.scale != 1.0 or point.offset != 0.0:
@@ -160,6 +191,19 @@ class DeviceCodec:
             self.topics[render_topic(section.availability.topic, address)] = AVAILABILITY
         self._overlaid = {t.overlay for t in section.topics if t.overlay}
         self.state: dict[str, dict[str, Any]] = {}
+        # Paths split once here, not per message: topic name → its points with their paths.
+        self._plans: dict[str, tuple[_PointPlan, ...]] = {
+            name: tuple(_PointPlan(p, compile_path(p.path)) for p in points)
+            for name, points in self._points.items()
+        }
+        self._match: dict[str, tuple[tuple[Parts, str], ...]] = {
+            t.name: tuple((compile_path(k), v) for k, v in t.match.items()) for t in section.topics
+        }
+        self._root: dict[str, Parts] = {t.name: compile_path(t.root) for t in section.topics}
+        self._ts_path: dict[str, Parts | None] = {
+            t.name: None if t.timestamp is None else compile_path(t.timestamp)
+            for t in section.topics
+        }
 
     def decode(self, topic: str, payload: bytes, now: float) -> Decoded:
         """Raises CodecError for a message that does not fit at all."""
@@ -175,37 +219,37 @@ class DeviceCodec:
         spec = self._specs[name]
         if spec.format == "text":
             text = parse_text(payload)
-            values, bad = self._values(self._points.get(name, ()), text)
+            values, bad = self._values(self._plans.get(name, ()), text)
             return Decoded(values, None, None, bad)
         doc = parse_json(payload)
-        for key, want in spec.match.items():
-            got = resolve(doc, key)
+        for key, want in self._match[name]:
+            got = walk(doc, key)
             if got is MISSING or str(got) != want:
                 return Decoded()  # another kind of message on this topic (e.g. NotifyEvent)
-        obj = resolve(doc, spec.root)
+        obj = walk(doc, self._root[name])
         if obj is MISSING:
             return Decoded()  # e.g. a NotifyStatus about another component
         problems: list[str] = []
-        ts = self._timestamp(spec, doc, now, problems)
+        ts = self._timestamp(spec, self._ts_path[name], doc, now, problems)
         if spec.overlay is not None:
             if not isinstance(obj, dict):
                 raise CodecError(f"{name}: partial update is not an object")
             self.state[spec.overlay] = deep_merge(self.state.get(spec.overlay, {}), obj)
             # Only the fields that changed are readings: re-stamping unchanged ones would claim
             # a measurement the device did not make.
-            values, more = self._values(self._points.get(spec.overlay, ()), obj)
+            values, more = self._values(self._plans.get(spec.overlay, ()), obj)
         else:
             if isinstance(obj, dict) and name in self._overlaid:
                 self.state[name] = obj
-            values, more = self._values(self._points.get(name, ()), obj)
+            values, more = self._values(self._plans.get(name, ()), obj)
         return Decoded(values, ts, None, (*problems, *more))
 
     def _timestamp(
-        self, spec: MqttTopic, doc: Any, now: float, problems: list[str]
+        self, spec: MqttTopic, path: Parts | None, doc: Any, now: float, problems: list[str]
     ) -> float | None:
-        if spec.timestamp is None:
+        if path is None:
             return None
-        raw = resolve(doc, spec.timestamp)
+        raw = walk(doc, path)
         if raw is MISSING:
             return None
         try:
@@ -220,16 +264,39 @@ class DeviceCodec:
 
     @staticmethod
     def _values(
-        points: Any, obj: Any
+        plans: tuple[_PointPlan, ...], obj: Any
     ) -> tuple[tuple[tuple[MqttPoint, Value], ...], tuple[str, ...]]:
         out: list[tuple[MqttPoint, Value]] = []
         problems: list[str] = []
-        for p in points:
-            raw = resolve(obj, p.path)
+        top = obj if type(obj) is dict else None
+        for plan in plans:
+            if plan.key is not None and top is not None:
+                raw = top.get(plan.key)  # a top-level field: most points of most profiles
+            else:
+                raw = walk(obj, plan.parts)
             if raw is MISSING or raw is None:
                 continue  # a field this message does not carry (exposes vary per device)
+            if plan.plain:
+                # The common cases, with what convert() would return for them.
+                kind = type(raw)
+                if kind is float and math.isfinite(raw):
+                    out.append((plan.point, raw))
+                    continue
+                if kind is int and -_INT_EXACT <= raw <= _INT_EXACT:
+                    out.append((plan.point, float(raw)))
+                    continue
             try:
-                out.append((p, convert(p, raw)))
+                out.append((plan.point, convert(plan.point, raw)))
             except CodecError as exc:
                 problems.append(str(exc))
         return tuple(out), tuple(problems)
+
+
+class _PointPlan:
+    __slots__ = ("key", "parts", "plain", "point")
+
+    def __init__(self, point: MqttPoint, parts: Parts) -> None:
+        self.point = point
+        self.parts = parts
+        self.key = parts[0][0] if len(parts) == 1 else None
+        self.plain = point.scale == 1.0 and point.offset == 0.0

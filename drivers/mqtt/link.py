@@ -1,9 +1,16 @@
 """One connection to one MQTT broker, shared by every device on it.
 
-paho runs its network loop in a thread of ours (one per broker, alive for one connection);
-messages cross into asyncio through a deque and a single `call_soon_threadsafe` per burst, not
-per message. When asyncio falls behind, the network thread stops reading (the broker queues
-for our persistent session) instead of the box buffering without bound.
+paho runs on the event loop itself, in its "external loop" mode: the loop watches the socket
+and calls paho's `loop_read`/`loop_write` when it is ready, plus `loop_misc` every second for
+keepalive. Only the blocking connect (DNS, TCP, TLS handshake) runs in a worker thread. An
+earlier design ran paho in a network thread of its own; measured (bench/mqtt.py) it spent a
+third of the driver's CPU on the GIL hand-offs between that thread, the loop and the store
+writer, so there is no such thread now.
+
+A readable socket is drained in one go (up to READ_BURST packets) into a deque that a pump task
+decodes in batches. When decoding falls behind, the link stops watching the socket (the kernel
+buffer fills and the broker queues for our persistent session) instead of the box buffering
+without bound, and watches it again once the backlog is down to LOW_WATER.
 
 The asyncio side owns the lifecycle: connect, subscribe everything (after every reconnect),
 wait for the connection to drop, back off (capped, jittered, on the injected clock), repeat.
@@ -17,8 +24,8 @@ import asyncio
 import collections
 import logging
 import random
+import socket
 import ssl
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,8 +40,11 @@ from edge_agent.config.model import BrokerConfig
 log = logging.getLogger(__name__)
 
 Inbound = tuple[str, bytes]
-HIGH_WATER = 20_000  # messages waiting for asyncio before the network thread pauses
+HIGH_WATER = 20_000  # messages waiting to be decoded before the link stops reading
 LOW_WATER = 5_000
+READ_BURST = 500  # packets read per readable event before other tasks get their turn
+ACK_EVERY = 20  # within a burst, acknowledge this often so the broker keeps sending
+MISC_INTERVAL_S = 1.0  # paho's keepalive bookkeeping (pings, ping timeouts); real time
 
 
 def read_password(path: str) -> str:
@@ -71,16 +81,29 @@ class BrokerLink:
         self.connected = False
         self.connects = 0
         self._inbox: collections.deque[Inbound] = collections.deque()
-        self._room = threading.Event()
-        self._room.set()
         self._wake = asyncio.Event()
-        self._wake_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop = threading.Event()
         self._client: mqtt.Client | None = None
-        self._puback_lock = threading.Lock()
+        self._fd = -1  # the socket the loop watches, while a session is open
+        self._reading = False
+        self._received = 0  # PUBLISH packets handed over by paho, to tell progress in a burst
         self._puback_waiters: dict[int, asyncio.Future[None]] = {}
         self._puback_early: set[int] = set()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet decoded."""
+        return len(self._inbox)
+
+    @property
+    def paused(self) -> bool:
+        """Connected but not reading: the backlog reached HIGH_WATER."""
+        return self._fd >= 0 and not self._reading
+
+    @property
+    def received(self) -> int:
+        """Messages received from the broker since start (decoded or still waiting)."""
+        return self._received
 
     # ---- the asyncio side ----------------------------------------------------------------
 
@@ -96,8 +119,6 @@ class BrokerLink:
                 await self.clock.sleep(self._backoff.next())
         finally:
             pump.cancel()
-            self._stop.set()
-            self._room.set()
 
     def publish(
         self, topic: str, payload: str, qos: int, retain: bool = False
@@ -107,16 +128,14 @@ class BrokerLink:
             raise DeviceIOError(f"broker {self.broker.id} is not connected")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        # Never call into paho while holding our lock: paho calls on_publish under its own.
         info = self._client.publish(topic, payload.encode(), qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise DeviceIOError(f"publish failed: {mqtt.error_string(info.rc)}")
-        with self._puback_lock:
-            if qos == 0 or info.mid in self._puback_early:
-                self._puback_early.discard(info.mid)
-                fut.set_result(None)
-            else:
-                self._puback_waiters[info.mid] = fut
+        if qos == 0 or info.mid in self._puback_early:
+            self._puback_early.discard(info.mid)
+            fut.set_result(None)
+        else:
+            self._puback_waiters[info.mid] = fut
         return fut
 
     async def _session(self) -> None:
@@ -130,11 +149,7 @@ class BrokerLink:
             await asyncio.to_thread(self._connect, client)
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise DeviceIOError(f"broker {self.broker.id}: cannot connect: {exc}") from exc
-        self._stop.clear()
-        thread = threading.Thread(
-            target=self._network, args=(client, ended), name=f"mqtt:{self.broker.id}", daemon=True
-        )
-        thread.start()
+        stop_misc = self._attach(client, ended)
         try:
             rc = await asyncio.wait_for(asyncio.shield(connected), self.broker.keepalive_s)
             if rc != 0:
@@ -162,17 +177,14 @@ class BrokerLink:
             raise DeviceIOError(f"broker {self.broker.id}: no CONNACK") from exc
         finally:
             self.connected = False
-            self._stop.set()
-            self._room.set()
-            client.disconnect()
-            await asyncio.to_thread(thread.join, 5)
+            stop_misc()
+            self._detach(client)
             self._fail_pubacks()
 
     def _fail_pubacks(self) -> None:
-        with self._puback_lock:
-            waiters = list(self._puback_waiters.values())
-            self._puback_waiters.clear()
-            self._puback_early.clear()
+        waiters = list(self._puback_waiters.values())
+        self._puback_waiters.clear()
+        self._puback_early.clear()
         for fut in waiters:
             if not fut.done():
                 fut.set_exception(DeviceIOError("connection lost before the broker acknowledged"))
@@ -180,17 +192,105 @@ class BrokerLink:
     async def _pump(self) -> None:
         while True:
             await self._wake.wait()
-            self._wake.clear()
-            self._wake_pending = False  # cleared before draining: a later append wakes us again
+            self._wake.clear()  # before draining: a later arrival wakes us again
             inbox = self._inbox
             while inbox:
-                n = min(len(inbox), 2000)
-                batch = [inbox.popleft() for _ in range(n)]
-                if len(inbox) < LOW_WATER:
-                    self._room.set()
+                if len(inbox) <= 2000:
+                    batch = list(inbox)
+                    inbox.clear()
+                else:
+                    batch = [inbox.popleft() for _ in range(2000)]
+                if not self._reading and len(inbox) < LOW_WATER:
+                    self._watch()
                 await self._on_batch(batch)
 
-    # ---- paho and its thread --------------------------------------------------------------
+    # ---- paho on the event loop -----------------------------------------------------------
+
+    def _attach(self, client: mqtt.Client, ended: asyncio.Event) -> Callable[[], None]:
+        """Hand the connected socket to the loop; returns what stops the keepalive timer."""
+        loop = self._loop
+        assert loop is not None
+        sock = client.socket()
+        if sock is None:  # pragma: no cover - connect() returned without a socket
+            raise DeviceIOError(f"broker {self.broker.id}: connection lost")
+        self._fd = sock.fileno()
+
+        def register_write(_c: Any, _u: Any, _s: Any) -> None:
+            if self._fd >= 0:
+                loop.add_writer(self._fd, client.loop_write)
+
+        def unregister_write(_c: Any, _u: Any, _s: Any) -> None:
+            if self._fd >= 0:
+                loop.remove_writer(self._fd)
+
+        def socket_close(_c: Any, _u: Any, _s: Any) -> None:
+            self._unwatch_all()
+            ended.set()
+
+        # Set only now: during connect() (in a worker thread) paho wrote CONNECT itself.
+        client.on_socket_register_write = register_write
+        client.on_socket_unregister_write = unregister_write
+        client.on_socket_close = socket_close
+        self._watch()
+        if client.want_write():
+            register_write(client, None, sock)
+
+        timer: list[asyncio.TimerHandle] = []
+
+        def misc() -> None:
+            if client.loop_misc() == mqtt.MQTT_ERR_SUCCESS:
+                timer[:] = [loop.call_later(MISC_INTERVAL_S, misc)]
+
+        timer.append(loop.call_later(MISC_INTERVAL_S, misc))
+        return lambda: timer[0].cancel()
+
+    def _detach(self, client: mqtt.Client) -> None:
+        if client.socket() is not None:
+            client.disconnect()  # a clean DISCONNECT: the broker must not send our last will
+            client.loop_write()  # paho closes the socket once DISCONNECT is out
+        sock = client.socket()
+        self._unwatch_all()
+        if sock is not None:  # could not even say goodbye
+            sock.close()
+
+    def _watch(self) -> None:
+        if self._fd >= 0 and not self._reading and self._client is not None:
+            assert self._loop is not None
+            self._loop.add_reader(self._fd, self._readable, self._client)
+            self._reading = True
+
+    def _unwatch_all(self) -> None:
+        if self._fd >= 0:
+            assert self._loop is not None
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+        self._fd = -1
+        self._reading = False
+
+    def _readable(self, client: mqtt.Client) -> None:
+        sock = client.socket()
+        pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted, not in the fd
+        for i in range(1, READ_BURST + 1):
+            before = self._received
+            client.loop_read()
+            if client.socket() is None:
+                break  # connection lost: paho closed it and called on_disconnect
+            if i % ACK_EVERY == 0 and client.want_write():
+                client.loop_write()
+            if self._received == before and not (pending is not None and pending()):
+                break  # nothing more (or a packet other than PUBLISH): back to the loop
+        # Send the PUBACKs now, not on the loop's next turn: the broker keeps only so many
+        # messages in flight per client (Mosquitto: 20 by default) and waits for our acks.
+        if client.socket() is not None and client.want_write():
+            client.loop_write()
+        if self._inbox:
+            self._wake.set()
+            if len(self._inbox) >= HIGH_WATER and self._reading and self._fd >= 0:
+                assert self._loop is not None
+                self._loop.remove_reader(self._fd)
+                self._reading = False
+
+    # ---- paho callbacks ---------------------------------------------------------------------
 
     def _make_client(
         self,
@@ -232,39 +332,37 @@ class BrokerLink:
         return c
 
     def _connect(self, client: mqtt.Client) -> None:
-        client.connect(self.broker.host, self.broker.port, self.broker.keepalive_s)
-
-    def _network(self, client: mqtt.Client, ended: asyncio.Event) -> None:
-        loop = self._loop
-        assert loop is not None
         try:
-            while not self._stop.is_set():
-                rc = client.loop(timeout=0.5)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-        finally:
-            loop.call_soon_threadsafe(ended.set)
+            client.connect(self.broker.host, self.broker.port, self.broker.keepalive_s)
+        except BaseException as exc:
+            _close_dropped_sockets(exc)
+            raise
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        # paho acknowledges a QoS 1 message when this returns: pausing here keeps the rest
-        # at the broker.
-        while len(self._inbox) >= HIGH_WATER and not self._stop.is_set():
-            self._room.clear()
-            self._room.wait(0.5)
-        self._inbox.append((msg.topic, bytes(msg.payload)))
-        if not self._wake_pending:
-            self._wake_pending = True
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(self._wake.set)
+        # On the loop, inside loop_read. paho acknowledges a QoS 1 message when this returns;
+        # what is not read yet stays at the broker (see _readable).
+        payload = msg.payload
+        self._inbox.append((msg.topic, payload if type(payload) is bytes else bytes(payload)))
+        self._received += 1
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
-        with self._puback_lock:
-            fut = self._puback_waiters.pop(mid, None)
-            if fut is None:
-                self._puback_early.add(mid)
-                return
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, fut, None)
+        fut = self._puback_waiters.pop(mid, None)
+        if fut is None:
+            self._puback_early.add(mid)
+        else:
+            _settle(fut, None)
+
+
+def _close_dropped_sockets(exc: BaseException) -> None:
+    """paho (2.2) drops the socket it opened when the TLS handshake fails, without closing it:
+    close what the failing frames still hold, or every retry leaks a descriptor until the
+    garbage collector finds it."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for value in list(tb.tb_frame.f_locals.values()):
+            if isinstance(value, socket.socket):
+                value.close()
+        tb = tb.tb_next
 
 
 def _settle(fut: asyncio.Future[Any], value: Any) -> None:

@@ -7,7 +7,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from drivers.errors import CodecError, DeviceIOError
 from drivers.mqtt.codec import DeviceCodec, render_topic
@@ -17,10 +17,45 @@ from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config.model import BrokerConfig, DeviceConfig
 from edge_agent.health import DeviceHealth
-from edge_agent.messages import Reading
+from edge_agent.messages import Quality, Reading, Value
 from firmware_profiles.sections.mqtt import MqttSection
 
 log = logging.getLogger(__name__)
+
+
+def _reading_builder() -> Callable[[str, str, Value, float, str], Reading]:
+    """Reading(device_id, point, value, ts, unit), built by setting its slots directly.
+
+    The hot path makes five per message; a frozen dataclass's generated __init__ goes through
+    object.__setattr__ per field and costs about three times as much. Only valid while Reading
+    is a slotted dataclass with exactly these fields and no __post_init__, so that is checked
+    and the plain constructor used otherwise.
+    """
+    names = tuple(f.name for f in fields(Reading))
+    if names != ("device_id", "point", "value", "ts", "unit", "quality") or hasattr(
+        Reading, "__post_init__"
+    ):
+        return Reading  # pragma: no cover - guards a future change of messages.py
+    new = object.__new__
+    set_dev, set_point, set_value, set_ts, set_unit, set_quality = (
+        getattr(Reading, n).__set__ for n in names
+    )
+    good = Quality.GOOD
+
+    def build(device_id: str, point: str, value: Value, ts: float, unit: str) -> Reading:
+        r: Reading = new(Reading)
+        set_dev(r, device_id)
+        set_point(r, point)
+        set_value(r, value)
+        set_ts(r, ts)
+        set_unit(r, unit)
+        set_quality(r, good)
+        return r
+
+    return build
+
+
+make_reading = _reading_builder()
 
 
 class MqttDevice:
@@ -54,7 +89,7 @@ class MqttDevice:
             # Two messages handled in one batch must not share a timestamp (that merges them).
             ts = self._last_ts = max(now, self._last_ts + 1e-6)
         dev = self.device.id
-        return [Reading(dev, p.name, v, ts, p.unit) for p, v in d.values]
+        return [make_reading(dev, p.name, v, ts, p.unit) for p, v in d.values]
 
 
 @dataclass(eq=False)
