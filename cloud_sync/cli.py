@@ -24,7 +24,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
     from cloud_sync.enrol import enrol
     from cloud_sync.errors import EnrolmentError
-    from cloud_sync.identity import identity_path, load, new_identity, save
+    from cloud_sync.identity import load, new_identity, save
+    from cloud_sync.paths import identity_path
     from edge_agent import __version__
     from edge_agent.errors import ValidationError
 
@@ -79,7 +80,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_status(args: argparse.Namespace) -> int:
-    from cloud_sync.identity import identity_path, load
+    from cloud_sync.identity import load
+    from cloud_sync.paths import identity_path
     from cloud_sync.service import sync_status
     from edge_agent.store.writer import ensure_store
 

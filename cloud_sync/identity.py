@@ -16,8 +16,6 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cloud_sync import crypto
 from cloud_sync.errors import SyncError
 
-FILE_NAME = "identity.json"
-
 
 @dataclass(frozen=True)
 class BoxIdentity:
@@ -76,14 +74,6 @@ def new_identity(venue: str, cloud_url: str, claim: str = "") -> BoxIdentity:
         kx_key=crypto.b64(crypto.private_bytes(kx)),
         pending_claim=claim,
     )
-
-
-def identity_dir(store_path: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(store_path)), "sync")
-
-
-def identity_path(store_path: str) -> str:
-    return os.path.join(identity_dir(store_path), FILE_NAME)
 
 
 def save(path: str, ident: BoxIdentity) -> None:

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.downlink import Downlink, DownlinkTargets
-from cloud_sync.identity import identity_path, load
+from cloud_sync.identity import load
 from cloud_sync.outbox import Outbox
+from cloud_sync.paths import identity_path
 from edge_agent.store.schema import connect
 from edge_agent.supervisor import Service
 

@@ -33,6 +33,13 @@ log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0
 
 
+def _sync_not_provisioned(app: web.Application) -> None:
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response({"enabled": False, "enrolled": False, "online": None})
+
+    app.router.add_get("/sync", status)
+
+
 class Agent:
     def __init__(
         self,
@@ -108,15 +115,24 @@ class Agent:
 
     def _optional_services(self) -> list[Service]:
         """Areas that add themselves: rules and HACCP, cloud sync (once provisioned), history."""
-        from cloud_sync import service as sync
+        from cloud_sync.paths import identity_path
         from rules import api as rules_api
         from rules.service import build_rules_services
         from tui import agent_routes
 
-        services = build_rules_services(self) + sync.build_sync_services(self)
+        services = build_rules_services(self)
         self.api_extensions.append(lambda app: rules_api.add_routes(app, self))
-        self.api_extensions.append(lambda app: sync.add_routes(app, self))
         self.api_extensions.append(lambda app: agent_routes.add_routes(app, self))
+        if os.path.exists(identity_path(self.config.storage.path)):
+            # Imported only for a provisioned box: the crypto and HTTP-client stack is
+            # megabytes an offline-only box never needs.
+            from cloud_sync import service as sync
+
+            services += sync.build_sync_services(self)
+            self.api_extensions.append(lambda app: sync.add_routes(app, self))
+        else:
+            log.info("sync: not provisioned (run `beerflow-edge provision` to enable it)")
+            self.api_extensions.append(_sync_not_provisioned)
         return services
 
     async def run(self, *, install_signals: bool = True) -> int:

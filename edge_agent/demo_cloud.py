@@ -15,7 +15,8 @@ from aiohttp import web
 from cloud_api.app import build_app
 from cloud_api.cli import admin_token, open_store
 from cloud_sync.enrol import enrol
-from cloud_sync.identity import identity_path, load, new_identity, save
+from cloud_sync.identity import load, new_identity, save
+from cloud_sync.paths import identity_path
 
 
 def _free_port() -> int:

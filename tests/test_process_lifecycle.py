@@ -47,6 +47,7 @@ async def test_signal_shuts_down_cleanly_and_fast(write_config, sig):
     sims = [FridgeSimulator(FridgeModel(time.time(), seed=i), SystemClock()) for i in range(3)]
     for s in sims:
         await s.start()
+    proc: asyncio.subprocess.Process | None = None
     try:
         text = MINIMAL_VENUE + "".join(
             device_block(f"f{i}", s.port, poll=0.2) for i, s in enumerate(sims)
@@ -85,6 +86,9 @@ async def test_signal_shuts_down_cleanly_and_fast(write_config, sig):
             assert r.count_readings() >= accepted_before > 0
             assert {d for d in r.devices()} == {"f0", "f1", "f2"}
     finally:
+        if proc is not None and proc.returncode is None:
+            proc.kill()  # a failed assertion must not leave an agent running
+            await proc.communicate()
         for s in sims:
             await s.stop()
 
@@ -116,21 +120,26 @@ async def test_kill_9_at_random_instants_loses_nothing_accepted(write_config, tm
     acked: dict[str, int] = {}
     for k in range(KILLS):
         device = f"load-{k}"
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            os.path.join(HERE, "ingest_child.py"),
-            path,
-            device,
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        assert proc.stdout is not None
-        first = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert first.startswith(b"ACK "), first
-        await asyncio.sleep(rng.uniform(0.0, 0.4))  # a random instant mid-ingest
-        proc.kill()
-        rest, _ = await proc.communicate()
+        errlog = tmp_path / f"child-{k}.err"
+        with open(errlog, "wb") as err:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                os.path.join(HERE, "ingest_child.py"),
+                path,
+                device,
+                cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+            )
+        try:
+            assert proc.stdout is not None
+            first = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert first.startswith(b"ACK "), (first, errlog.read_text()[-3000:])
+            await asyncio.sleep(rng.uniform(0.0, 0.4))  # a random instant mid-ingest
+        finally:
+            if proc.returncode is None:
+                proc.kill()  # also when the test fails: never leave a child running
+            rest, _ = await proc.communicate()
         lines = [first, *rest.splitlines()]
         acked[device] = max(int(x.split()[1]) for x in lines if x.startswith(b"ACK "))
         assert proc.returncode == -signal.SIGKILL
