@@ -21,13 +21,19 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy edge_agent drivers firmware_profiles
+	$(PY) -m mypy edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui
 
 check: lint typecheck test
 
-bench: venv
+bench: venv system-deps
 	$(PY) bench/ingest.py
 	$(PY) bench/footprint.py
+	$(PY) bench/footprint.py --mixed
+	$(PY) bench/modbus.py
+	$(PY) bench/mqtt.py
+	$(PY) bench/rules.py
+	$(PY) bench/haccp.py
+	$(PY) bench/sync.py
 
 clean:
 	rm -rf .venv build *.egg-info demo-venue
