@@ -4,7 +4,7 @@ commit included), then measure the cloud's ingest rate alone on one core.
 The cloud runs as its own process (`beerflow-cloud serve`, SQLite), as it would on its own
 machine; the box (store writer + sync client) runs in this one. Both share this VM's cores.
 
-    .venv/bin/python -m bench.sync [records]
+    .venv/bin/python bench/sync.py [records]
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import aiohttp
 import sqlalchemy as sa
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import report
 from cloud_api import db
