@@ -17,7 +17,6 @@ import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, Literal
 
 from edge_agent.bus import Bus, Overflow
@@ -73,15 +72,6 @@ _UPSERT_LATEST = (
     "ON CONFLICT(series_id) DO UPDATE SET ts=excluded.ts, value=excluded.value, "
     "quality=excluded.quality WHERE excluded.ts >= latest.ts"
 )
-# The same two statements with multi-row VALUES lists: executemany steps once per row and
-# releases the GIL around every step, so while the event loop is busy (drivers decoding) each
-# row waits for the GIL again; one step per chunk writes the same rows in the same order with
-# a fraction of the hand-offs and C overhead.
-_READING_HEAD = _INSERT_READING[: _INSERT_READING.index("(?")]
-_READING_TAIL = ""
-_LATEST_HEAD = _UPSERT_LATEST[: _UPSERT_LATEST.index("(?")]
-_LATEST_TAIL = _UPSERT_LATEST[_UPSERT_LATEST.index(" ON CONFLICT") :]
-_CHUNKS = (240, 30, 6, 1)  # rows per chunk: 960 parameters at most, under old SQLite's 999
 _INSERT_EVENT = (
     "INSERT INTO events (ts, kind, source, severity, message, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -336,8 +326,8 @@ class StoreWriter:
             if new_series:
                 rows, latest = self._register_series(conn, new_series, rows, latest)
             if rows:
-                _insert_rows(conn, _READING_HEAD, _READING_TAIL, rows)
-                _insert_rows(conn, _LATEST_HEAD, _LATEST_TAIL, list(latest.values()))
+                conn.executemany(_INSERT_READING, rows)
+                conn.executemany(_UPSERT_LATEST, latest.values())
             if events:
                 conn.executemany(_INSERT_EVENT, events)
             if self.in_transaction is not None:
@@ -392,20 +382,6 @@ class StoreWriter:
                 log.warning("store: optimize on close failed: %s", exc)
             self._conn.close()
             self._conn = None
-
-
-def _insert_rows(
-    conn: sqlite3.Connection, head: str, tail: str, rows: list[tuple[Any, ...]]
-) -> None:
-    """Insert 4-column rows in order, a chunk of rows per statement."""
-    i, n = 0, len(rows)
-    for size in _CHUNKS:
-        if n - i < size:
-            continue
-        sql = head + ",".join(["(?,?,?,?)"] * size) + tail
-        while n - i >= size:
-            conn.execute(sql, list(chain.from_iterable(rows[i : i + size])))
-            i += size
 
 
 def ensure_store(path: str) -> None:
