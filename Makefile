@@ -10,7 +10,7 @@ venv:
 system-deps:
 	@scripts/system-deps.sh
 
-demo: venv
+demo: venv system-deps
 	$(PY) -m edge_agent demo $(DEMO_ARGS)
 
 test: venv system-deps
