@@ -16,8 +16,10 @@ from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
 from drivers.simulation import DemoPart
 from edge_agent.bus import Overflow
 from edge_agent.channel import Channel
+from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.model import VenueConfig
 from edge_agent.messages import Reading
+from edge_agent.staff import hash_pin
 from edge_agent.supervisor import Service
 from firmware_profiles.loader import ProfileLibrary
 
@@ -76,6 +78,44 @@ async def start_demo_fleet(count: int, clock: ScaledClock, seed: int = 7) -> lis
     return sims
 
 
+DEMO_STAFF = ("1", "Demo Chef", "1234")
+# The bar fridge's compressor fails this long into the demo, so the alarm, acknowledgement
+# and corrective-action workflow can be tried in the terminal within a few minutes.
+FAULT_AFTER_S = 60.0
+
+
+def demo_rules() -> str:
+    """HACCP units for the demo's fridges; short delays and no start-up hold, for a demo."""
+    units = [
+        ("walk-in-cold-room", "Walk-in cold room", "cold_hold", ""),
+        ("reach-in-fridge", "Reach-in fridge (line)", "cold_hold", ""),
+        ("freezer", "Chest freezer", "freezer", ""),
+        ("bar-fridge", "Back-bar bottle fridge", "cold_hold", "delay_s = 120\n"),
+    ]
+    out = [
+        "# Written by `beerflow-edge demo`. Real venues keep the presets' delays and the",
+        "# 90-minute start-up hold; this demo shortens them so an alarm shows within minutes.",
+        "[haccp]",
+        'region = "uk"',
+    ]
+    for unit_id, label, kind, extra in units:
+        out += [
+            "",
+            "[[haccp.units]]",
+            f'id = "{unit_id}"',
+            f'label = "{label}"',
+            f'kind = "{kind}"',
+            f'device = "{unit_id}"',
+            'point = "room_temp"',
+            'defrost_point = "defrost_active"',
+            "power_up_s = 0",
+            "record_every_s = 300",
+        ]
+        if extra:
+            out.append(extra.rstrip("\n"))
+    return "\n".join(out) + "\n"
+
+
 def demo_config(sims: list[FridgeSimulator], poll_s: float) -> str:
     lines = [
         "# Written by `beerflow-edge demo`: a simulated venue on loopback.",
@@ -93,6 +133,12 @@ def demo_config(sims: list[FridgeSimulator], poll_s: float) -> str:
         "",
         "[api]",
         'socket = "api.sock"',
+        "",
+        "[[staff]]",
+        f'id = "{DEMO_STAFF[0]}"',
+        f'name = "{DEMO_STAFF[1]}"',
+        'role = "manager"',
+        f'pin_hash = "{hash_pin(DEMO_STAFF[2])}"',
     ]
     for i, sim in enumerate(sims):
         unit = _unit(i)
@@ -192,8 +238,11 @@ async def _start_parts(directory: str, clock: ScaledClock) -> list[DemoPart]:
             demo_part = module.demo_part
         except (ImportError, AttributeError):
             continue
+        # Devices that stamp their own messages (MQTT) must use wall time: the box rightly
+        # refuses device times ahead of its own clock. Equipment physics may run faster.
+        part_clock: Clock = SystemClock() if name == "MQTT" else clock
         try:
-            part = await demo_part(directory, clock)
+            part = await demo_part(directory, part_clock)
         except Exception as exc:  # a demo keeps going without the transport that failed
             print(f"  ({name} simulators skipped: {exc})")
             continue
@@ -221,6 +270,7 @@ async def run_demo(
     cfg_path = os.path.join(directory, "venue.toml")
     text = demo_config(sims, poll_s=2.0) + "".join(p.config_toml for p in parts)
     await asyncio.to_thread(_write_text, cfg_path, text)
+    await asyncio.to_thread(_write_text, os.path.join(directory, "rules.toml"), demo_rules())
     cfg = load_config(cfg_path)
     demo_cloud = None
     if cloud:
@@ -240,7 +290,22 @@ async def run_demo(
         print(f"  + {p.description}")
     if demo_cloud is not None:
         print(f"  + local cloud at {demo_cloud.url} (data in {demo_cloud.data}); box enrolled")
+    print(
+        f"  + HACCP units for the fridges and freezer (rules.toml); the bar fridge's "
+        f"compressor fails after {FAULT_AFTER_S:.0f} s"
+    )
+    print(
+        f"Kitchen terminal: beerflow-edge tui --config {cfg_path}  "
+        f"(staff id {DEMO_STAFF[0]}, PIN {DEMO_STAFF[2]})"
+    )
     print(f"Config: {cfg_path}. Ctrl-C to stop.\n")
+
+    async def fail_bar_fridge() -> None:
+        await asyncio.sleep(FAULT_AFTER_S)
+        if len(sims) > 3:
+            sims[3].model.compressor_dead = True
+
+    fault = asyncio.create_task(fail_bar_fridge(), name="demo-fault")
     stopper: asyncio.Task[None] | None = None
     if duration is not None:
 
@@ -252,6 +317,7 @@ async def run_demo(
     try:
         rc = await agent.run()
     finally:
+        fault.cancel()
         if stopper is not None:
             stopper.cancel()
         for sim in sims:
