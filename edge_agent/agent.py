@@ -184,7 +184,11 @@ class Agent:
         return {
             "status": "ok" if not self.supervisor.failed else "degraded",
             "version": __version__,
-            "venue": {"id": self.config.venue.id, "name": self.config.venue.name},
+            "venue": {
+                "id": self.config.venue.id,
+                "name": self.config.venue.name,
+                "timezone": self.config.venue.timezone,
+            },
             "uptime_s": round(self.clock.time() - self.started_at, 1),
             "devices": {
                 "total": len(self.config.devices),

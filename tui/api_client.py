@@ -84,6 +84,7 @@ class Health:
     uptime_s: float
     devices_total: int
     devices_connected: int
+    timezone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +271,7 @@ class AgentClient:
             float(b.get("uptime_s") or 0.0),
             int(devs.get("total") or 0),
             int(devs.get("connected") or 0),
+            str(venue.get("timezone") or ""),
         )
 
     async def devices(self) -> list[Device]:

@@ -35,6 +35,7 @@ from tui.forms import (
 from tui.i18n import Locale, Translator
 from tui.model import UnitView, temperature_point, unit_limits, unit_views
 from tui.poller import AgentDown, AgentSnapshot, HistoryLoaded, Snapshot, backoff, fetch_snapshot
+from tui.venue_time import VENUE_TIME
 from tui.views import (
     AlarmsView,
     DevicesView,
@@ -199,6 +200,7 @@ class KitchenApp(App[int]):
             return
         snap = message.snapshot
         self.snapshot = snap
+        VENUE_TIME.set_zone(snap.health.timezone)
         if self.agent_down is not None:
             self.agent_down = None
             self.notify(self.t("banner.reconnected"), timeout=4)
@@ -558,7 +560,7 @@ class KitchenApp(App[int]):
 
 
 def _hhmm(ts: float) -> str:
-    return time.strftime("%H:%M", time.localtime(ts))
+    return VENUE_TIME.hhmm(ts)
 
 
 def _write_csv(path: str, rows: list[list[Any]]) -> None:

@@ -3,7 +3,6 @@ arrives; none calls the API (intents go up to the app as actions)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from tui.model import (
     stock_items,
     summary_counts,
 )
+from tui.venue_time import VENUE_TIME
 from tui.widgets import UnitTile
 
 if TYPE_CHECKING:
@@ -359,4 +359,4 @@ class HaccpView(View):
 
 
 def _clock(ts: float) -> str:
-    return time.strftime("%H:%M", time.localtime(ts))
+    return VENUE_TIME.hhmm(ts)
