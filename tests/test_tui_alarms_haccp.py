@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from textual.widgets import DataTable, Input, Select
 
 from tests.helpers import api_get, until
-from tests.peers.tui_agent import (
-    RULES_TOML,
+from tests.peers.tui_agent import (  # noqa: F401 - agent is a fixture
+    agent,
     run_for,
     run_until,
     start_agent,
@@ -23,22 +22,6 @@ from tests.peers.tui_agent import (
 from tests.test_tui_app import SIZE, svg_text
 from tui.app import KitchenApp
 from tui.forms import CorrectiveActionForm, PinForm, ProbeForm
-
-
-@pytest.fixture
-async def agent(write_config, clock):
-    sims = await start_fridges(clock)
-    write_config(RULES_TOML, "rules.toml")
-    running = await start_agent(write_config(venue_toml(sims)), clock)
-    running.sims = sims
-    try:
-        await run_for(running, hours=1)
-        yield running
-    finally:
-        if not running.task.done():
-            await running.stop()
-        for sim in sims:
-            await sim.stop()
 
 
 async def get(agent, path: str):

@@ -12,7 +12,13 @@ import shutil
 import pytest
 
 from tests.helpers import until
-from tests.peers.tui_agent import RULES_TOML, run_for, start_agent, start_fridges, venue_toml
+from tests.peers.tui_agent import (  # noqa: F401 - agent is a fixture
+    agent,
+    run_for,
+    start_agent,
+    start_fridges,
+    venue_toml,
+)
 from tui.api_client import AgentClient
 from tui.app import KitchenApp
 from tui.model import Status
@@ -30,22 +36,6 @@ def svg_text(app: KitchenApp, tmp_path, name: str) -> str:
         raw = fh.read()
     texts = re.findall(r"<text[^>]*>(.*?)</text>", raw, flags=re.S)
     return html.unescape(" ".join(texts)).replace("\xa0", " ")
-
-
-@pytest.fixture
-async def agent(write_config, clock):
-    sims = await start_fridges(clock)
-    write_config(RULES_TOML, "rules.toml")
-    running = await start_agent(write_config(venue_toml(sims)), clock)
-    running.sims = sims
-    try:
-        await run_for(running, hours=1)
-        yield running
-    finally:
-        if not running.task.done():
-            await running.stop()
-        for sim in sims:
-            await sim.stop()
 
 
 async def latest_room_temps(socket: str) -> dict[str, float]:

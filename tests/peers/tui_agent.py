@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import pytest
+
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
 from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
 from edge_agent.agent import Agent
@@ -143,3 +145,20 @@ async def run_until(
             return minute
         await run_for(running, 1 / 60)
     raise AssertionError(f"{what} did not happen within {max_minutes} min of model time")
+
+
+@pytest.fixture
+async def agent(write_config, clock):  # type: ignore[no-untyped-def]
+    """A real agent with the rules service and three fridges, an hour into its day."""
+    sims = await start_fridges(clock)
+    write_config(RULES_TOML, "rules.toml")
+    running = await start_agent(write_config(venue_toml(sims)), clock)
+    running.sims = sims
+    try:
+        await run_for(running, hours=1)
+        yield running
+    finally:
+        if not running.task.done():
+            await running.stop()
+        for sim in sims:
+            await sim.stop()

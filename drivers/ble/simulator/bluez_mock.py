@@ -57,14 +57,18 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
         proc.wait(5)
 
 
-class PrivateBluez:
-    """dbus-daemon + dbusmock bluez5, started and stopped as a pair."""
+class PrivateSystemBus:
+    """A private dbus-daemon with one BlueZ peer process on it, both in their own process
+    groups, stopped together."""
 
     def __init__(self) -> None:
         self.address = ""
         self._daemon: subprocess.Popen[str] | None = None
-        self._mock: subprocess.Popen[bytes] | None = None
+        self._peer: subprocess.Popen[bytes] | None = None
         self._conf = ""
+
+    def peer_command(self) -> list[str]:
+        raise NotImplementedError
 
     def start(self) -> str:
         fd, self._conf = tempfile.mkstemp(prefix="beerflow-bus-", suffix=".conf")
@@ -82,26 +86,32 @@ class PrivateBluez:
         if not self.address:
             self.stop()
             raise MockError("dbus-daemon did not print its address")
-        env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
-        self._mock = subprocess.Popen(
-            [sys.executable, "-m", "dbusmock", "--system", "--template", "bluez5"],
+        self._peer = subprocess.Popen(
+            self.peer_command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address},
             start_new_session=True,
         )
         return self.address
 
     def stop(self) -> None:
-        for proc in (self._mock, self._daemon):
+        for proc in (self._peer, self._daemon):
             if proc is not None:
                 _kill_group(proc)
                 if proc.stdout is not None:
                     proc.stdout.close()
-        self._mock = self._daemon = None
+        self._peer = self._daemon = None
         if self._conf:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._conf)
+
+
+class PrivateBluez(PrivateSystemBus):
+    """dbus-daemon + dbusmock bluez5, started and stopped as a pair."""
+
+    def peer_command(self) -> list[str]:
+        return [sys.executable, "-m", "dbusmock", "--system", "--template", "bluez5"]
 
 
 def device_path(adapter: str, mac: str) -> str:
