@@ -70,51 +70,19 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
             f"must be below storage.disk_quota_mb ({cfg.storage.disk_quota_mb})",
         )
 
-    bus_ids: dict[str, int] = {}
-    for i, bus in enumerate(cfg.buses):
-        if bus.id in bus_ids:
-            dec.error(
-                ("buses", i, "id"),
-                f"duplicate bus id {bus.id!r} (first at buses[{bus_ids[bus.id]}])",
-            )
-        bus_ids.setdefault(bus.id, i)
-    ports: dict[str, int] = {}
-    for i, bus in enumerate(cfg.buses):
-        if bus.port in ports:
-            dec.error(
-                ("buses", i, "port"),
-                f"serial port {bus.port!r} is already buses[{ports[bus.port]}]",
-            )
-        ports.setdefault(bus.port, i)
-
-    broker_ids: dict[str, int] = {}
-    for i, br in enumerate(cfg.brokers):
-        if br.id in broker_ids:
-            dec.error(("brokers", i, "id"), f"duplicate broker id {br.id!r}")
-        broker_ids.setdefault(br.id, i)
-
-    staff_ids: dict[str, int] = {}
+    bus_ids = _index_unique(dec, "buses", [b.id for b in cfg.buses], "id", "bus id")
+    _index_unique(dec, "buses", [b.port for b in cfg.buses], "port", "serial port")
+    broker_ids = _index_unique(dec, "brokers", [b.id for b in cfg.brokers], "id", "broker id")
+    _index_unique(dec, "staff", [m.id for m in cfg.staff], "id", "staff id")
     for i, member in enumerate(cfg.staff):
-        if member.id in staff_ids:
-            dec.error(
-                ("staff", i, "id"),
-                f"duplicate staff id {member.id!r} (first at staff[{staff_ids[member.id]}])",
-            )
-        staff_ids.setdefault(member.id, i)
         try:
             parse_pin_hash(member.pin_hash)
         except PinHashError as exc:
             dec.error(("staff", i, "pin_hash"), str(exc))
+    _index_unique(dec, "devices", [d.id for d in cfg.devices], "id", "device id")
 
-    dev_ids: dict[str, int] = {}
     ctx = DeviceCheckContext(cfg, dec, bus_ids, broker_ids)
     for i, dev in enumerate(cfg.devices):
-        if dev.id in dev_ids:
-            dec.error(
-                ("devices", i, "id"),
-                f"duplicate device id {dev.id!r} (first at devices[{dev_ids[dev.id]}])",
-            )
-        dev_ids.setdefault(dev.id, i)
         profile = library.get(dev.profile)
         if profile is None:
             dec.error(
@@ -124,6 +92,21 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
             continue
         module = importlib.import_module(f"edge_agent.config.device_checks.{profile.transport}")
         module.check_device(ctx, i, dev, profile)
+
+
+def _index_unique(
+    dec: Decoder, section: str, values: list[str], field: str, what: str
+) -> dict[str, int]:
+    """Index of each value's first entry; every repeat is reported where it is written."""
+    first: dict[str, int] = {}
+    for i, value in enumerate(values):
+        if value in first:
+            dec.error(
+                (section, i, field),
+                f"duplicate {what} {value!r} (first at {section}[{first[value]}])",
+            )
+        first.setdefault(value, i)
+    return first
 
 
 def _resolve_paths(cfg: VenueConfig, base: Path, file: str) -> VenueConfig:
