@@ -97,7 +97,8 @@ class _Form(ModalScreen[object]):
             self.dismiss(result)
 
     def collect(self) -> object | None:
-        raise NotImplementedError
+        # Each form overrides this (Textual's metaclass rules out abc here).
+        raise NotImplementedError(f"{type(self).__name__} must define collect()")
 
 
 class PinForm(_Form):

@@ -62,7 +62,8 @@ class View(Vertical):
         return app
 
     def draw(self) -> None:
-        raise NotImplementedError
+        # Each screen's view overrides this (Textual's metaclass rules out abc here).
+        raise NotImplementedError(f"{type(self).__name__} must define draw()")
 
     def not_available(self, what: str) -> str:
         return self.kitchen.t("banner.not_available", what=what)

@@ -8,6 +8,7 @@ killed by that group's id.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
@@ -57,7 +58,7 @@ def _kill_group(proc: subprocess.Popen[Any]) -> None:
         proc.wait(5)
 
 
-class PrivateSystemBus:
+class PrivateSystemBus(abc.ABC):
     """A private dbus-daemon with one BlueZ peer process on it, both in their own process
     groups, stopped together."""
 
@@ -67,8 +68,9 @@ class PrivateSystemBus:
         self._peer: subprocess.Popen[bytes] | None = None
         self._conf = ""
 
+    @abc.abstractmethod
     def peer_command(self) -> list[str]:
-        raise NotImplementedError
+        """The BlueZ peer to run on the private bus (dbusmock bluez5, BlueZoo)."""
 
     def start(self) -> str:
         fd, self._conf = tempfile.mkstemp(prefix="beerflow-bus-", suffix=".conf")

@@ -6,6 +6,7 @@ device. Telemetry is published when `tick()` is called, at the injected clock's 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import json
 import random
@@ -23,7 +24,7 @@ from drivers.mqtt.simulator.plug_model import PlugModel
 from edge_agent.clock import Clock
 
 
-class SimDevice:
+class SimDevice(abc.ABC):
     availability: str = ""
     online_payload = "online"
     offline_payload = "offline"
@@ -82,19 +83,21 @@ class SimDevice:
         return junk
 
     @property
+    @abc.abstractmethod
     def data_topic(self) -> str:
-        raise NotImplementedError
+        """Where this device publishes its readings."""
 
+    @abc.abstractmethod
     async def tick(self) -> None:
-        raise NotImplementedError
+        """Advance the device's model and publish what it would."""
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:
             self.commands.append((msg.topic, bytes(msg.payload)))
             self.on_command(msg.topic, bytes(msg.payload))
 
-    def on_command(self, topic: str, payload: bytes) -> None:
-        pass
+    def on_command(self, topic: str, payload: bytes) -> None:  # noqa: B027 - optional hook
+        """Act on a command; sensors have none, so by default nothing happens."""
 
 
 class ShellyPlugSim(SimDevice):
