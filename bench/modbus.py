@@ -32,7 +32,8 @@ from drivers.modbus.rtu import RtuBackend
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
 from drivers.modbus.simulator.dixell_slave import DixellSlave
 from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import PtyPair, RtuResponder
+from drivers.modbus.simulator.responders import RtuResponder
+from drivers.pty_pair import PtyPair
 from edge_agent.bus import Bus
 from edge_agent.clock import SystemClock
 from edge_agent.config.model import BusConfig, DeviceConfig
@@ -208,7 +209,7 @@ async def main() -> None:
     await pair.start()
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Event()
-    child = ctx.Process(target=_responder_main, args=(pair.slaves, ready), daemon=True)
+    child = ctx.Process(target=_responder_main, args=(pair.device_path, ready), daemon=True)
     child.start()
     rtu: dict[str, list[dict[str, float]]] = {"native": [], "pymodbus": []}
     try:
@@ -216,7 +217,9 @@ async def main() -> None:
             raise RuntimeError("RTU responder did not start")
         for b in (9600, 19200, 115200):
             for kind in rtu:
-                rounds = [await rtu_round(args.rtu_reads, b, pair.master, kind) for _ in range(3)]
+                rounds = [
+                    await rtu_round(args.rtu_reads, b, pair.host_path, kind) for _ in range(3)
+                ]
                 rtu[kind].append(_median_round(rounds))
     finally:
         child.terminate()

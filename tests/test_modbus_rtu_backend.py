@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from drivers.errors import CodecError, DeviceIOError, DeviceRejected
 from drivers.modbus import frames
 from drivers.modbus.rtu import RtuBackend
-from drivers.modbus.simulator.responders import PtyPair
+from drivers.pty_pair import PtyPair
 
 
 @given(st.binary(max_size=300), st.sampled_from([1, 2, 3, 4, 5, 6, 15, 16]))
@@ -84,8 +84,8 @@ async def scripted_line(
 ) -> AsyncIterator[tuple[RtuBackend, ScriptedSlave, PtyPair]]:
     pair = PtyPair(directory)
     await pair.start()
-    slave = ScriptedSlave(pair.slaves)
-    backend = RtuBackend(pair.master, 19200, "N", 1, 8, timeout_s)
+    slave = ScriptedSlave(pair.device_path)
+    backend = RtuBackend(pair.host_path, 19200, "N", 1, 8, timeout_s)
     await backend.connect()
     try:
         yield backend, slave, pair
@@ -195,7 +195,7 @@ async def test_vanished_port_fails_the_read_and_reconnects_when_it_returns(tmp_p
         assert not backend.connected
         with pytest.raises(DeviceIOError, match="connect failed"):
             await backend.connect()
-        for link in (pair.master, pair.slaves):  # as if the adapter were plugged in again
+        for link in (pair.host_path, pair.device_path):  # as if the adapter were plugged in again
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)
         restarted = PtyPair(pair.dir)
@@ -203,7 +203,7 @@ async def test_vanished_port_fails_the_read_and_reconnects_when_it_returns(tmp_p
         try:
             await backend.connect()
             assert backend.connected
-            again = ScriptedSlave(restarted.slaves)
+            again = ScriptedSlave(restarted.device_path)
             task = asyncio.create_task(backend.read("holding", 0, 1, 1))
             await again.recv(8)
             again.send(reply(1, frames.read_response(3, [42])))

@@ -8,17 +8,14 @@ import asyncio
 import contextlib
 import os
 import random
-import shutil
 import struct
-import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from drivers.errors import CodecError
 from drivers.modbus import frames
 from drivers.modbus.simulator.slave import LineLog, MapSlave, garbage_for
+from drivers.pty_pair import PtyPair
 
 
 class RtuResponder:
@@ -110,61 +107,16 @@ class RtuResponder:
             self.line.reply_ends.append(time.perf_counter())
 
 
-class PtyPair:
-    """Two linked ptys from socat: the master's serial port and the slaves' end of the line."""
-
-    def __init__(self, directory: str | None = None) -> None:
-        self._own_dir = directory is None
-        self.dir = directory or tempfile.mkdtemp(prefix="rs485-")
-        self.master = str(Path(self.dir) / "master")
-        self.slaves = str(Path(self.dir) / "slaves")
-        self._proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        socat = shutil.which("socat")
-        if socat is None:
-            raise RuntimeError("socat is not installed")
-        self._proc = await asyncio.create_subprocess_exec(
-            socat,
-            f"pty,raw,echo=0,link={self.master}",
-            f"pty,raw,echo=0,link={self.slaves}",
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        for _ in range(500):
-            if self._ready():
-                return
-            await asyncio.sleep(0.01)
-        await self.stop()
-        raise RuntimeError("socat did not create the pty pair")
-
-    def _ready(self) -> bool:
-        return os.path.exists(self.master) and os.path.exists(self.slaves)
-
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        if self._own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class RtuBus:
     """A pty pair with an RtuResponder on the far end: `master` is the port the driver opens."""
 
     def __init__(self, slaves: Mapping[int, MapSlave], *, seed: int = 0) -> None:
-        self.pty = PtyPair()
-        self.responder = RtuResponder(self.pty.slaves, slaves, seed=seed)
+        self.pty = PtyPair(name="rs485")
+        self.responder = RtuResponder(self.pty.device_path, slaves, seed=seed)
 
     @property
     def port(self) -> str:
-        return self.pty.master
+        return self.pty.host_path
 
     async def start(self) -> None:
         await self.pty.start()

@@ -10,81 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
-import signal
-import subprocess
 from dataclasses import dataclass, field
 from typing import Literal
 
 from drivers.errors import CodecError, DeviceIOError
+from drivers.pty_pair import PtyPair
 from drivers.serial.line import PortSettings, SerialLine
 from drivers.serial.simulator.scale_model import Sample, ScaleModel
 from edge_agent.clock import Clock
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FakeScale", "PtyPair"]
+
 Fault = Literal["none", "silent", "garbage", "slow"]
 _UNIT_KG = {"kg": 1.0, "g": 1e-3}
-
-
-class PtyPair:
-    """`socat` joining two pseudo-terminals, reachable at stable paths (symlinks) in a directory.
-
-    Stopping it removes both paths, exactly like unplugging a USB serial adapter removes its
-    device node; starting it again brings the same paths back (on new ptys)."""
-
-    def __init__(self, directory: str, name: str = "scale") -> None:
-        directory = os.path.abspath(directory)
-        self.host_path = os.path.join(directory, f"{name}-host")  # the driver opens this end
-        self.device_path = os.path.join(directory, f"{name}-device")  # the fake scale's end
-        self._proc: asyncio.subprocess.Process | None = None
-
-    def _linked(self) -> bool:
-        return os.path.exists(self.host_path) and os.path.exists(self.device_path)
-
-    async def start(self) -> None:
-        socat = shutil.which("socat")
-        if socat is None:
-            raise RuntimeError("socat is not installed")
-        self._proc = await asyncio.create_subprocess_exec(
-            socat,
-            f"pty,raw,echo=0,link={self.device_path}",
-            f"pty,raw,echo=0,link={self.host_path}",
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0
-        while not self._linked():
-            if loop.time() > deadline or self._proc.returncode is not None:
-                await self.stop()
-                raise RuntimeError("socat did not create the pty pair")
-            await asyncio.sleep(0.002)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    async def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 5.0)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        self._unlink()
-
-    def _unlink(self) -> None:
-        for path in (self.host_path, self.device_path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
 
 
 @dataclass
