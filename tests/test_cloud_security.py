@@ -3,7 +3,6 @@ replayed envelopes, a box writing outside its venue, used and expired claim code
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,16 +14,7 @@ from cloud_sync.enrol import enrol
 from cloud_sync.envelope import SyncRecord, seal
 from cloud_sync.errors import EnrolmentError
 from cloud_sync.identity import BoxIdentity, new_identity
-from tests.peers.cloud import ADMIN, TENANT, VENUE, CloudServer, enrolled_box, start_cloud
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.peers.cloud import ADMIN, TENANT, VENUE, CloudServer, cloud, enrolled_box, start_cloud  # noqa: F401 - cloud is a fixture
 
 
 def envelope(

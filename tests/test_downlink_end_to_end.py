@@ -33,7 +33,7 @@ from cloud_sync.signing import canonical
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Event
 from edge_agent.store.writer import StoreWriter
-from tests.peers.cloud import TENANT, VENUE, CloudServer, enrolled_box, start_cloud
+from tests.peers.cloud import TENANT, VENUE, CloudServer, cloud, enrolled_box, start_cloud  # noqa: F401 - cloud is a fixture
 
 LIBRARY = Path(__file__).resolve().parents[1] / "firmware_profiles" / "library"
 
@@ -96,15 +96,6 @@ class Box:
 def clock() -> ManualClock:
     # Signed box requests carry the box's time; the cloud checks it against its own clock.
     return ManualClock(start=time.time())
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
 
 
 @pytest.fixture

@@ -10,29 +10,26 @@ import random
 import signal
 import sqlite3
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from cloud_api import db
 from cloud_sync.client import SyncSettings
 from edge_agent.clock import SystemClock
 from edge_agent.messages import Event
-from tests.peers.cloud import CloudServer, FaultProxy, cloud_seqs, enrolled_box, start_cloud
-from tests.test_sync_end_to_end import drain, make_box
+from tests.peers.cloud import (  # noqa: F401 - cloud is a fixture
+    CloudServer,
+    FaultProxy,
+    cloud,
+    cloud_seqs,
+    drain,
+    enrolled_box,
+    make_box,
+    start_cloud,
+)
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
 
 
 def cloud_events(cloud: CloudServer, box: str) -> list[tuple[int, int]]:

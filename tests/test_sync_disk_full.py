@@ -8,26 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Event, Reading, Severity
 from edge_agent.store.writer import StoreWriter
-from tests.peers.cloud import CloudServer, cloud_seqs, start_cloud
-from tests.test_sync_end_to_end import drain, make_box
-from tests.test_sync_quota import losses
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
+from tests.peers.cloud import CloudServer, cloud, cloud_seqs, drain, losses, make_box, start_cloud  # noqa: F401 - cloud is a fixture
 
 
 async def cap_database_at_current_size(writer: StoreWriter) -> int:

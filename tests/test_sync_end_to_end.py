@@ -3,70 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
-from cloud_sync.client import SyncClient, SyncSettings
-from cloud_sync.outbox import Outbox
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Event, Reading, Severity
-from edge_agent.store.writer import StoreWriter
-from tests.peers.cloud import VENUE, CloudServer, cloud_seqs, enrolled_box, start_cloud
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
-async def drain(client: SyncClient, store: str, limit: int = 500) -> None:
-    # A connection per request, so a fault-injecting proxy sees every one.
-    conn = aiohttp.TCPConnector(force_close=True)
-    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=2)) as s:
-        for _ in range(limit):
-            db = sqlite3.connect(store)
-            (n,) = db.execute("SELECT count(*) FROM outbox").fetchone()
-            db.close()
-            if n == 0:
-                return
-            await client.step(s)
-    raise AssertionError("outbox did not drain")
-
-
-async def make_box(
-    tmp_path: Path,
-    cloud: CloudServer,
-    clock: ManualClock,
-    quota: int = 10**9,
-    settings: SyncSettings | None = None,
-) -> tuple[StoreWriter, Outbox, SyncClient, str]:
-    (tmp_path / "box").mkdir(exist_ok=True)
-    ident, path = await enrolled_box(cloud, tmp_path / "box")
-    outbox = Outbox(ident, quota_bytes=quota, clock=clock.time)
-    store = str(tmp_path / "box" / "store.db")
-    writer = StoreWriter(
-        store,
-        in_transaction=outbox.in_transaction,
-        on_commit_error=outbox.on_commit_error,
-        clock=clock,
-    )
-    await writer.open()
-    client = SyncClient(
-        ident,
-        outbox,
-        writer,
-        identity_file=path,
-        clock=clock,
-        settings=settings or SyncSettings(max_envelope_bytes=8192),
-    )
-    return writer, outbox, client, store
+from tests.peers.cloud import (  # noqa: F401 - cloud is a fixture
+    VENUE,
+    CloudServer,
+    cloud,
+    cloud_seqs,
+    drain,
+    enrolled_box,
+    make_box,
+    start_cloud,
+)
 
 
 async def test_records_arrive_once_in_order_and_outbox_empties(

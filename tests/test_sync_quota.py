@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from cloud_api import db
@@ -17,30 +15,7 @@ from cloud_sync.client import SyncSettings
 from cloud_sync.outbox import ROW_OVERHEAD, Outbox
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Event, Reading, Severity
-from tests.peers.cloud import CloudServer, cloud_seqs, start_cloud
-from tests.test_sync_end_to_end import drain, make_box
-
-
-@pytest.fixture
-async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    c = await start_cloud(tmp_path / "cloud")
-    try:
-        yield c
-    finally:
-        await c.stop()
-
-
-def losses(cloud: CloudServer, box: str, stream: str) -> list[tuple[int, int, int]]:
-    assert cloud.store is not None
-    with cloud.store.engine.connect() as c:
-        return [
-            (int(a), int(b), int(n))
-            for a, b, n in c.execute(
-                sa.select(db.losses.c.first, db.losses.c.last, db.losses.c.count)
-                .where(db.losses.c.box_id == box, db.losses.c.stream == stream)
-                .order_by(db.losses.c.first)
-            )
-        ]
+from tests.peers.cloud import CloudServer, cloud, cloud_seqs, drain, losses, make_box, start_cloud  # noqa: F401 - cloud is a fixture
 
 
 async def test_thirty_day_outage_stays_in_quota_and_drains(

@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -20,14 +21,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
+from cloud_api import db
 from cloud_api.app import build_app
 from cloud_api.db import make_engine
 from cloud_api.keys import load_or_create
 from cloud_api.store import CloudStore
+from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.enrol import enrol
 from cloud_sync.identity import BoxIdentity, new_identity, save
+from cloud_sync.outbox import Outbox
+from edge_agent.clock import ManualClock
+from edge_agent.store.writer import StoreWriter
 
 ADMIN = "test-admin-token"
 TENANT, VENUE = "brewco", "the-crown"
@@ -265,9 +272,66 @@ class FaultProxy:
             cw.transport.abort()
 
 
-async def cloud_fixture(tmp_path: Path) -> AsyncIterator[CloudServer]:
-    cloud = await start_cloud(tmp_path)
+@pytest.fixture
+async def cloud(tmp_path: Path) -> AsyncIterator[CloudServer]:
+    c = await start_cloud(tmp_path / "cloud")
     try:
-        yield cloud
+        yield c
     finally:
-        await cloud.stop()
+        await c.stop()
+
+
+async def drain(client: SyncClient, store: str, limit: int = 500) -> None:
+    # A connection per request, so a fault-injecting proxy sees every one.
+    conn = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=2)) as s:
+        for _ in range(limit):
+            db = sqlite3.connect(store)
+            (n,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            db.close()
+            if n == 0:
+                return
+            await client.step(s)
+    raise AssertionError("outbox did not drain")
+
+
+async def make_box(
+    tmp_path: Path,
+    cloud: CloudServer,
+    clock: ManualClock,
+    quota: int = 10**9,
+    settings: SyncSettings | None = None,
+) -> tuple[StoreWriter, Outbox, SyncClient, str]:
+    (tmp_path / "box").mkdir(exist_ok=True)
+    ident, path = await enrolled_box(cloud, tmp_path / "box")
+    outbox = Outbox(ident, quota_bytes=quota, clock=clock.time)
+    store = str(tmp_path / "box" / "store.db")
+    writer = StoreWriter(
+        store,
+        in_transaction=outbox.in_transaction,
+        on_commit_error=outbox.on_commit_error,
+        clock=clock,
+    )
+    await writer.open()
+    client = SyncClient(
+        ident,
+        outbox,
+        writer,
+        identity_file=path,
+        clock=clock,
+        settings=settings or SyncSettings(max_envelope_bytes=8192),
+    )
+    return writer, outbox, client, store
+
+
+def losses(cloud: CloudServer, box: str, stream: str) -> list[tuple[int, int, int]]:
+    assert cloud.store is not None
+    with cloud.store.engine.connect() as c:
+        return [
+            (int(a), int(b), int(n))
+            for a, b, n in c.execute(
+                sa.select(db.losses.c.first, db.losses.c.last, db.losses.c.count)
+                .where(db.losses.c.box_id == box, db.losses.c.stream == stream)
+                .order_by(db.losses.c.first)
+            )
+        ]
