@@ -4,16 +4,18 @@ DEMO_ARGS ?=
 
 .PHONY: demo test check lint typecheck bench venv system-deps clean
 
-venv:
+# The venv builds C extensions (dbus-python needs libdbus-1-dev), so the Debian
+# packages always come first: every target that needs the venv gets them through it.
+venv: system-deps
 	@scripts/venv.sh
 
 system-deps:
 	@scripts/system-deps.sh
 
-demo: venv system-deps
+demo: venv
 	$(PY) -m edge_agent demo $(DEMO_ARGS)
 
-test: venv system-deps
+test: venv
 	$(PY) -m pytest -q
 
 lint: venv
@@ -25,7 +27,7 @@ typecheck: venv
 
 check: lint typecheck test
 
-bench: venv system-deps
+bench: venv
 	$(PY) bench/ingest.py
 	$(PY) bench/footprint.py
 	$(PY) bench/footprint.py --mixed
