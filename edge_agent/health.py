@@ -19,6 +19,7 @@ class DeviceHealth:
     polls: int = 0
     errors: int = 0
     malformed: int = 0
+    transient: int = 0  # failed polls that did not start an outage (one CRC error, one timeout)
     last_error: str | None = None
     last_error_at: float | None = None
     outage_since: float | None = None
@@ -40,6 +41,13 @@ class DeviceHealth:
             self.outage_since = now
             log.warning("%s: offline: %s", self.device_id, self.last_error)
         self.connected = False
+
+    def glitch(self, now: float, error: BaseException) -> None:
+        """A failed poll that is not (yet) an outage: counted, not logged, still connected."""
+        self.errors += 1
+        self.transient += 1
+        self.last_error = f"{type(error).__name__}: {error}"
+        self.last_error_at = now
 
     def bad_data(self, now: float, error: BaseException) -> None:
         self.malformed += 1

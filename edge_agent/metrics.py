@@ -34,7 +34,13 @@ class _LiveCollector(Collector):
         malformed = GaugeMetricFamily(
             "beerflow_device_malformed", "Malformed responses since start", labels=["device"]
         )
+        transient = GaugeMetricFamily(
+            "beerflow_device_transient_errors",
+            "Failed polls that did not start an outage (a single bad frame or timeout)",
+            labels=["device"],
+        )
         for h in self._health.all():
+            transient.add_metric([h.device_id], h.transient)
             connected.add_metric([h.device_id], 1.0 if h.connected else 0.0)
             errors.add_metric([h.device_id], h.errors)
             malformed.add_metric([h.device_id], h.malformed)
@@ -55,7 +61,7 @@ class _LiveCollector(Collector):
             depth.add_metric([sub.name], len(sub.channel))
             dropped.add_metric([sub.name], sub.dropped)
             stalls.add_metric([sub.name], sub.stalls)
-        yield from (connected, last_seen, errors, malformed, depth, dropped, stalls)
+        yield from (connected, last_seen, errors, malformed, transient, depth, dropped, stalls)
 
 
 class AgentMetrics:

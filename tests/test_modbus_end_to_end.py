@@ -9,6 +9,7 @@ import json
 import logging
 
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
+from drivers.polling import FAILURES_BEFORE_OUTAGE
 from edge_agent.agent import Agent
 from edge_agent.cli import main
 from edge_agent.config.loader import load_config
@@ -93,7 +94,13 @@ async def test_device_outage_is_reported_and_recovers(write_config, fridge, cloc
     await fridge.stop()
     await clock.advance(5)
     await until(lambda: health.errors >= 1, what="poll failure")
+    assert health.connected  # one failed poll is not an outage yet
+    for _ in range(FAILURES_BEFORE_OUTAGE - 1):
+        errors = health.errors
+        await clock.advance(5)
+        await until(lambda e=errors: health.errors > e, what="retry")
     assert not health.connected and health.last_error
+    assert health.transient == FAILURES_BEFORE_OUTAGE - 1
     _, body = await api_get(cfg.api.socket, "/devices")
     (dev,) = json.loads(body)["devices"]
     assert dev["connected"] is False and dev["errors"] >= 1

@@ -1,9 +1,8 @@
 """One coordinator per Modbus device: batched reads on a fixed cadence, fan-out to points.
 
-Polls are aligned to multiples of the poll interval so all devices of a venue read in the same
-instant and the store commits them as one batch. A device that stops answering backs off on
-its own without holding anything up; devices on one RS-485 bus share a lock and honour the
-inter-frame gap.
+The run loop (aligned tick, backoff, outage after a run of failures) is `PollingCoordinator`'s.
+A device that stops answering backs off on its own without holding anything up; devices on one
+RS-485 bus share a lock and honour the inter-frame gap.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ import random
 import time
 from contextlib import AbstractAsyncContextManager, nullcontext
 
-from drivers.backoff import Backoff
 from drivers.base import CommandResult
 from drivers.errors import CodecError, CommandRejected, DeviceIOError, DeviceRejected
 from drivers.modbus.backend import ModbusBackend
 from drivers.modbus.codec import ReadBlock, decode_block, encode_point, plan_reads
+from drivers.polling import PollingCoordinator
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config.model import DeviceConfig
@@ -80,7 +79,7 @@ class BusLock:
         self._lock.release()
 
 
-class ModbusCoordinator:
+class ModbusCoordinator(PollingCoordinator):
     """Polls one device; also its CommandHandler (typed, range-checked, rate-limited writes)."""
 
     def __init__(
@@ -96,16 +95,14 @@ class ModbusCoordinator:
         rng: random.Random | None = None,
     ) -> None:
         assert profile.modbus is not None
+        super().__init__(device.id, device.poll_interval_s, clock, health, rng=rng)
         self.device = device
         self.profile = profile
         self.section = profile.modbus
         self.backend = backend
         self.bus = bus
-        self.clock = clock
-        self.health = health
         self.blocks: list[ReadBlock] = plan_reads(self.section)
         self._line_lock = line_lock
-        self._backoff = Backoff(base=1.0, cap=60.0, rng=rng)
         self._units = {p.name: p.unit for p in self.section.points}
         self._points = {p.name: p for p in self.section.points}
         self._commands = {c.name: c for c in self.section.commands}
@@ -146,28 +143,20 @@ class ModbusCoordinator:
             if not self.backend.connected:
                 await self.backend.connect()
 
-    async def run(self) -> None:
-        interval = self.device.poll_interval_s
-        while True:
-            try:
-                await self._ensure_connected()
-                readings = await self.poll_once()
-            except (DeviceIOError, DeviceRejected) as exc:
-                self.health.failed(self.clock.time(), exc)
-                # A silent slave on RS-485 says nothing about the port or the other slaves:
-                # keep the shared port open; only this device backs off. A TCP connection is
-                # this device's own, and a fresh one is the cure for a half-open socket.
-                if isinstance(exc, DeviceIOError) and self._line_lock is None:
-                    self.backend.close()
-                await self.clock.sleep(min(self._backoff.next(), max(interval, 1.0) * 12))
-                continue
-            self._backoff.reset()
-            self.health.ok(self.clock.time())
-            if readings:
-                await self.bus.publish_many(readings)
-            now = self.clock.time()
-            next_tick = (math.floor(now / interval) + 1) * interval
-            await self.clock.sleep(next_tick - now)
+    async def connect(self) -> None:
+        await self._ensure_connected()
+
+    async def poll(self) -> None:
+        readings = await self.poll_once()
+        if readings:
+            await self.bus.publish_many(readings)
+
+    def after_failure(self, exc: DeviceIOError | DeviceRejected) -> None:
+        # A silent slave on RS-485 says nothing about the port or the other slaves: keep the
+        # shared port open; only this device backs off. A TCP connection is this device's own,
+        # and a fresh one is the cure for a half-open socket.
+        if isinstance(exc, DeviceIOError) and self._line_lock is None:
+            self.backend.close()
 
     # -- commands -----------------------------------------------------------------------
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Mapping
 
-from drivers.backoff import Backoff
 from drivers.base import CommandResult
 from drivers.errors import CodecError, CommandRejected, DeviceIOError, DeviceRejected
+from drivers.polling import PollingCoordinator
 from drivers.serial.line import SerialLine
 from drivers.serial.mtsics import (
     Done,
@@ -80,7 +79,7 @@ def _raise_for(reply: Reply) -> None:
         )
 
 
-class ScaleCoordinator:
+class ScaleCoordinator(PollingCoordinator):
     def __init__(
         self,
         device: DeviceConfig,
@@ -94,23 +93,28 @@ class ScaleCoordinator:
         rng: random.Random | None = None,
     ) -> None:
         assert profile.serial is not None
+        section = profile.serial
+        super().__init__(
+            device.id,
+            max(device.poll_interval_s, section.min_poll_interval_s),
+            clock,
+            health,
+            rng=rng,
+        )
         self.device = device
-        self.section = profile.serial
+        self.section = section
         self.link = link
         self.bus = bus
-        self.clock = clock
-        self.health = health
         self.keg: Keg | None = keg_for(self.section.keg, params or {})
         self.request = encode_request(self.section.request)
         self.load: LoadState = "normal"
         self.weight_kg: float | None = None
         self.rejected = 0  # ES/ET/EL and refusals: the scale answered but not with a weight
         self._rejected_logged = False
-        self._backoff = Backoff(base=1.0, cap=60.0, rng=rng)
-        self.interval = max(device.poll_interval_s, self.section.min_poll_interval_s)
 
     async def poll_once(self) -> None:
-        """One request and its readings; raises DeviceIOError, counts everything else."""
+        """One request and its readings; raises DeviceIOError, counts everything else (a scale
+        that answered with bad data or a refusal is online: the run loop marks it so)."""
         now = self.clock.time()
         try:
             reply = await self.link.transact(self.request, self.section.timeout_s)
@@ -119,14 +123,11 @@ class ScaleCoordinator:
                 raise CodecError(f"unexpected reply {reply!r} to {self.section.request}")
             out = fan_out(reply, self.section, self.keg, self.device.id, now, self.weight_kg)
         except CodecError as exc:
-            self.health.ok(self.clock.time())  # it answered: online, but the data was bad
             self.health.bad_data(self.clock.time(), exc)
             return
         except DeviceRejected as exc:
-            self.health.ok(self.clock.time())
             self._note_rejected(exc)
             return
-        self.health.ok(self.clock.time())
         self._rejected_logged = False
         if out.weight_kg is not None:
             self.weight_kg = out.weight_kg
@@ -162,20 +163,14 @@ class ScaleCoordinator:
             )
         )
 
-    async def run(self) -> None:
-        interval = self.interval
-        while True:
-            try:
-                await self.poll_once()
-            except DeviceIOError as exc:
-                self.health.failed(self.clock.time(), exc)
-                self.link.reset()
-                await self.clock.sleep(min(self._backoff.next(), max(interval, 1.0) * 12))
-                continue
-            self._backoff.reset()
-            now = self.clock.time()
-            next_tick = (math.floor(now / interval) + 1) * interval
-            await self.clock.sleep(next_tick - now)
+    async def connect(self) -> None:
+        """The link opens the port on its first transaction (and reopens it after a reset)."""
+
+    async def poll(self) -> None:
+        await self.poll_once()
+
+    def after_failure(self, exc: DeviceIOError | DeviceRejected) -> None:
+        self.link.reset()
 
     async def execute(self, command: Command) -> CommandResult:
         """Tare and zero: never raises; a refusal or an offline scale is a failed result."""
