@@ -4,9 +4,8 @@ BLE, serial scales) from `bench/mixed_fleet.py`, also in its own process.
 
 The simulators run in their own process; the agent is a real `beerflow-edge run` process. After
 a warm-up, CPU time is measured over a window (default 60 s) and RSS sampled every second.
-The store is created before the agent starts, as on any box after its first boot (the first
-start also runs the schema migrations, which load sqlite-utils). The baseline, measured in the
-same run, is a bare Python process importing the same runtime
+The store is created before the agent starts, as on any box after its first boot. The
+baseline, measured in the same run, is a bare Python process importing the same runtime
 modules and idling in asyncio: what the interpreter costs before the agent does anything.
 
     .venv/bin/python bench/footprint.py [--devices 100] [--poll 5] [--window 60]

@@ -1,16 +1,13 @@
-"""Schema migrations owned by the rules area (versions 2, 20–29 reserved for it)."""
+"""Schema migrations owned by the rules area (registered in edge_agent.store.schema)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sqlite3
 
-from edge_agent.store.schema import Migration
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from edge_agent.store.migrations import Migration
 
 
-def _v2_rules(db: sqlite_utils.Database) -> None:
+def _v2_rules(db: sqlite3.Connection) -> None:
     # Durable rule-engine state: one JSON value per key (rule:<id>, flag:<dev>/<pt>, seen:<dev>).
     db.execute("CREATE TABLE rule_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL)")
     db.execute(
@@ -30,7 +27,7 @@ def _v2_rules(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX alarm_history_alarm ON alarm_history(alarm_id, id)")
 
 
-def _v20_haccp(db: sqlite_utils.Database) -> None:
+def _v20_haccp(db: sqlite3.Connection) -> None:
     # Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of the record).
     db.execute(
         "CREATE TABLE haccp_records (seq INTEGER PRIMARY KEY, ts REAL NOT NULL, "
@@ -50,7 +47,5 @@ def _v20_haccp(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(2, "rule state and alarms", _v2_rules),
-    Migration(20, "hash-chained HACCP records", _v20_haccp),
-)
+V2_RULES = Migration(2, "rules", "rule state and alarms", _v2_rules)
+V20_HACCP = Migration(20, "rules", "hash-chained HACCP records", _v20_haccp)

@@ -1,16 +1,13 @@
-"""Schema migrations owned by the sync area (versions 3, 30–39 reserved for it)."""
+"""Schema migrations owned by the sync area (registered in edge_agent.store.schema)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sqlite3
 
-from edge_agent.store.schema import Migration
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from edge_agent.store.migrations import Migration
 
 
-def _v3_outbox_accounting(db: sqlite_utils.Database) -> None:
+def _v3_outbox_accounting(db: sqlite3.Connection) -> None:
     # Key id per row (rotation: old rows keep the key they were sealed with) and a running
     # byte count per stream, so the quota check never scans the outbox.
     db.execute("ALTER TABLE outbox ADD COLUMN kid INTEGER NOT NULL DEFAULT 1")
@@ -21,7 +18,7 @@ def _v3_outbox_accounting(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-def _v31_downlink(db: sqlite_utils.Database) -> None:
+def _v31_downlink(db: sqlite3.Connection) -> None:
     # The applied version per document kind is the anti-rollback / anti-replay floor: it must
     # survive restarts. failed_* remembers a version that was applied and rolled back, so it
     # is not retried every poll. Reports wait here until the cloud has taken them.
@@ -37,9 +34,9 @@ def _v31_downlink(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        3, "sync: outbox key ids, per-stream byte accounting, sync state", _v3_outbox_accounting
-    ),
-    Migration(31, "sync: signed downlink applied versions and pending reports", _v31_downlink),
+V3_OUTBOX_ACCOUNTING = Migration(
+    3, "sync", "outbox key ids, per-stream byte accounting, sync state", _v3_outbox_accounting
+)
+V31_DOWNLINK = Migration(
+    31, "sync", "signed downlink applied versions and pending reports", _v31_downlink
 )
