@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import time
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from cloud_api import haccp
 from cloud_api.openapi import OPENAPI
 from cloud_api.store import CloudStore, Refused
 from cloud_sync import crypto
@@ -194,6 +196,50 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
     async def reports(request: web.Request) -> web.Response:
         return web.json_response(await run(store.deploy_reports, request.match_info["box"]))
 
+    async def haccp_anchor(request: web.Request) -> web.Response:
+        body = await request.read()
+        try:
+            box_id = await authenticated_box(request, body)
+            box = await run(store.box, box_id)
+            assert box is not None
+            doc = json.loads(body)
+        except Refused as exc:
+            return refused(exc)
+        except ValueError:
+            return web.json_response({"error": "malformed JSON"}, status=400)
+        try:
+            receipt = await run(
+                haccp.record_anchor,
+                store.engine,
+                store.keys.sign,
+                box.id,
+                box.venue_id,
+                box.sign_pub,
+                doc,
+                store.now(),
+            )
+        except haccp.AnchorRefused as exc:
+            return web.json_response({"error": exc.message}, status=exc.status)
+        return web.json_response(receipt)
+
+    def _ts(request: web.Request, key: str) -> float | None:
+        raw = request.query.get(key)
+        if raw is None:
+            return None
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{key} must be unix seconds") from exc
+
+    async def haccp_records(request: web.Request) -> web.Response:
+        venue = request.match_info["venue"]
+        start, end = _ts(request, "from"), _ts(request, "to")
+        rows = await run(haccp.venue_records, store.engine, venue, start, end, _limit(request))
+        chains = await run(haccp.verify_venue, store.engine, venue)
+        return web.json_response(
+            {"records": rows, "chains": [dataclasses.asdict(b) for b in chains]}
+        )
+
     async def close(_: web.Application) -> None:
         pool.shutdown(wait=True)
 
@@ -208,6 +254,8 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
     r.add_get("/v1/venues/{venue}/readings", admin(readings))
     r.add_get("/v1/venues/{venue}/events", admin(events))
     r.add_get("/v1/venues/{venue}/losses", admin(losses))
+    r.add_post("/v1/boxes/{box}/haccp/anchors", haccp_anchor)
+    r.add_get("/v1/venues/{venue}/haccp/records", admin(haccp_records))
     r.add_get("/v1/fleet", admin(fleet))
     r.add_get("/v1/security-events", admin(security))
     r.add_post("/v1/claims", admin(claims))

@@ -103,6 +103,40 @@ def cmd_fleet(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_haccp_verify(args: argparse.Namespace) -> int:
+    from cloud_api import haccp
+    from cloud_api.store import CloudStore
+
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    chains = haccp.verify_venue(store.engine, args.venue)
+    if not chains:
+        print(f"venue {args.venue}: no box and no HACCP records", file=sys.stderr)
+        return 1
+    ok = True
+    for bc in chains:
+        anchor = "never anchored"
+        if bc.last_anchor is not None:
+            a = bc.last_anchor
+            anchor = f"last anchor {a['count']} record(s) at {_iso(a['received_at'])}"
+        verdict = "intact" if bc.ok else f"BROKEN at record {bc.broken_seq}: {bc.reason}"
+        if bc.ok:
+            verdict = "intact"
+        elif bc.broken_seq is None:
+            verdict = f"TAMPERING SUSPECTED: {bc.reason}"
+        print(f"{bc.box}: {bc.records} record(s) verified, {verdict}; {anchor}")
+        for e in bc.events:
+            print(f"  {_iso(e['at'])} {e['kind']}: {e['detail']}")
+        ok = ok and bc.ok
+    return 0 if ok else 1
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="beerflow-cloud", description=__doc__)
     p.add_argument("--data", default=DEFAULT_DATA, help="data directory (keys, admin token)")
@@ -130,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--kind", required=True, choices=("config", "rules", "profiles"))
     pb.add_argument("file", help="the document; for --kind profiles a directory of profiles")
     pb.set_defaults(func=cmd_publish)
+    h = sub.add_parser("haccp", help="venues' HACCP chains: verify, report")
+    hsub = h.add_subparsers(dest="action", required=True, metavar="ACTION")
+    hv = hsub.add_parser(
+        "verify", help="walk a venue's chain and its anchors; exit 1 if not intact"
+    )
+    hv.add_argument("--venue", required=True)
+    hv.set_defaults(func=cmd_haccp_verify)
     f = sub.add_parser("fleet", help="every box: online, last seen, backlog, versions")
     f.set_defaults(func=cmd_fleet)
     return p

@@ -127,6 +127,37 @@ deploy_reports = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, default=""),
     sa.Column("at", sa.Float, nullable=False),
 )
+# Each venue's HACCP chain as its boxes sent it, verified on arrival; and their signed anchors.
+haccp_records = sa.Table(
+    "haccp_records",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("venue_id", sa.String(64), nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("unit", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),  # the stored JSON text, verbatim
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("problem", sa.Text, nullable=False, default=""),  # "" when it verified
+)
+sa.Index("haccp_records_venue_ts", haccp_records.c.venue_id, haccp_records.c.ts)
+haccp_anchors = sa.Table(
+    "haccp_anchors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("box_id", sa.String(64), nullable=False),
+    sa.Column("venue_id", sa.String(64), nullable=False),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("head", sa.String(64), nullable=False),
+    sa.Column("box_at", sa.Float, nullable=False),
+    sa.Column("sig", sa.String(128), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("problem", sa.Text, nullable=False, default=""),  # "" when it was accepted
+)
+sa.Index("haccp_anchors_box", haccp_anchors.c.box_id, haccp_anchors.c.id)
 
 
 def make_engine(url: str) -> sa.Engine:

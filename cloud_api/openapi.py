@@ -105,6 +105,22 @@ OPENAPI: dict[str, Any] = {
                 params=("venue",),
             )
         },
+        "/v1/boxes/{box}/haccp/anchors": {
+            "post": _op(
+                "the box's signed HACCP chain head (count, last hash); answers a signed "
+                "receipt, or 409 when the chain no longer extends the last anchor",
+                "box",
+                body="application/json",
+                params=("box",),
+            )
+        },
+        "/v1/venues/{venue}/haccp/records": {
+            "get": _op(
+                "a venue's HACCP chain records with their hashes, and each box's chain verdict",
+                "admin",
+                params=("venue", "from", "to", "limit"),
+            )
+        },
         "/v1/fleet": {"get": _op("every box: online, last seen, backlog, versions", "admin")},
         "/v1/security-events": {"get": _op("rejected requests, newest first", "admin")},
         "/v1/claims": {

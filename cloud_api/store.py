@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cloud_api import db
+from cloud_api import db, haccp
 from cloud_api.keys import CloudKeys
 from cloud_sync import crypto
 from cloud_sync.envelope import EnvelopeHeader, OpenedRecord, open_records, read_header
@@ -255,6 +255,7 @@ class CloudStore:
         loss_rows: list[dict[str, Any]] = []
         streams: set[str] = set()
         devs: dict[str, float] = {}
+        chain_bodies: list[dict[str, Any]] = []
         box_id, venue = box.id, box.venue_id
         # The hot loop of ingest: one tuple per record, the record's JSON kept as sent.
         for stream, seq, created, text, b in recs:
@@ -288,6 +289,8 @@ class CloudStore:
                     streams.add(str(b["stream"]))
                 except (KeyError, ValueError, TypeError):
                     log.warning("box %s sent a malformed loss record %s/%d", box_id, stream, seq)
+            elif stream == haccp.STREAM:
+                chain_bodies.append(b)
             rows.append(
                 (box_id, stream, seq, venue, created, now, typ[:16], dev, point, kind, text)
             )
@@ -312,6 +315,8 @@ class CloudStore:
                 c.exec_driver_sql(self._ins_records_sql, rows)
             if loss_rows:
                 c.execute(self._ins_losses, loss_rows)
+            if chain_bodies:
+                haccp.ingest_chain(c, box_id, venue, chain_bodies, now)
             acks = {s: self._advance(c, box_id, s) for s in sorted(streams)}
             c.execute(db.boxes.update().where(db.boxes.c.id == box_id).values(last_seen=now))
             for dev, ts in devs.items():

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.downlink import Downlink, DownlinkTargets
+from cloud_sync.haccp_stream import ChainAnchoring, with_pump
 from cloud_sync.identity import load
 from cloud_sync.outbox import Outbox
 from cloud_sync.paths import identity_path
@@ -40,7 +41,8 @@ def build_sync_services(agent: Agent) -> list[Service]:
             bandwidth_bps=None if cloud.bandwidth_kbps is None else cloud.bandwidth_kbps * 125,
         )
     outbox = Outbox(ident, clock=agent.clock.time, quota_bytes=quota)
-    agent.writer.in_transaction = outbox.in_transaction
+    agent.writer.in_transaction = with_pump(outbox.in_transaction, outbox, agent.clock.time)
+    anchoring = ChainAnchoring(outbox, agent.writer, agent.clock, agent.bus.publish)
     agent.writer.on_commit_error = outbox.on_commit_error
     from edge_agent import __version__
 
@@ -61,7 +63,10 @@ def build_sync_services(agent: Agent) -> list[Service]:
         publish=agent.bus.publish,
         agent_version=__version__,
         downlink=downlink,
+        after_sync=anchoring.after_sync,
     )
+    anchoring.request = client.signed_request
+    anchoring.wake = client.wake
     setattr(agent, CLIENT_KEY, client)
     return [Service("cloud-sync", client.run, restart=True)]
 

@@ -117,10 +117,70 @@ def _store_path(config: str) -> tuple[str, Any]:
     return cfg.storage.path, cfg
 
 
-def cmd_haccp_verify(args: argparse.Namespace) -> int:
-    from edge_agent.store.schema import connect
-    from rules.haccp import chain
+def _receipt_verifier(store_path: str) -> Any | None:
+    """Checks a receipt's signature with the cloud key pinned at enrolment, if this box has one."""
+    try:
+        from cloud_sync import crypto
+        from cloud_sync.errors import SyncError
+        from cloud_sync.identity import load
+        from cloud_sync.paths import identity_path
+    except ImportError:  # a box built without the sync stack
+        return None
+    try:
+        ident = load(identity_path(store_path))
+    except SyncError:
+        return None
+    if ident is None or not ident.cloud_sign_pub:
+        return None
+    pub = crypto.unb64(ident.cloud_sign_pub)
 
+    def check(message: bytes, sig: str) -> bool:
+        try:
+            return crypto.verify(pub, crypto.unb64(sig), message)
+        except ValueError:
+            return False
+
+    return check
+
+
+def _kept_receipt(store_path: str) -> Any | None:
+    try:
+        from cloud_sync.haccp_stream import read_receipt_file, receipt_path
+    except ImportError:
+        return None
+    return read_receipt_file(receipt_path(store_path))
+
+
+def verify_store(path: str) -> tuple[bool, list[str]]:
+    """The chain walked record by record, then set against the cloud's last receipt."""
+    from edge_agent.store.schema import connect
+    from rules.haccp import anchor, chain
+
+    conn = connect(path, readonly=True)
+    try:
+        v = chain.verify(conn)
+        rc = anchor.check_against_receipt(conn, _receipt_verifier(path), _kept_receipt(path))
+    finally:
+        conn.close()
+    lines = []
+    if v.ok:
+        lines.append(f"HACCP log intact: {v.records} record(s), hash chain verified")
+    else:
+        lines.append(
+            f"HACCP log BROKEN at record {v.broken_seq}: {v.reason} "
+            f"({v.records} record(s) before it verified)"
+        )
+    if rc.receipt is not None:
+        when = dt.datetime.fromtimestamp(rc.receipt.received_at, dt.UTC).isoformat(
+            timespec="seconds"
+        )
+        lines.append(f"cloud anchor of {when}: {rc.detail}")
+    else:
+        lines.append(f"cloud anchor: {rc.detail}")
+    return v.ok and rc.ok, lines
+
+
+def cmd_haccp_verify(args: argparse.Namespace) -> int:
     try:
         path, _ = _store_path(args.config)
     except ValidationError as exc:
@@ -128,19 +188,10 @@ def cmd_haccp_verify(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         print(f"error: no store at {path}", file=sys.stderr)
         return EXIT_FAILURE
-    conn = connect(path, readonly=True)
-    try:
-        v = chain.verify(conn)
-    finally:
-        conn.close()
-    if v.ok:
-        print(f"HACCP log intact: {v.records} record(s), hash chain verified")
-        return EXIT_OK
-    print(
-        f"HACCP log BROKEN at record {v.broken_seq}: {v.reason} "
-        f"({v.records} record(s) before it verified)"
-    )
-    return EXIT_FAILURE
+    ok, lines = verify_store(path)
+    for line in lines:
+        print(line)
+    return EXIT_OK if ok else EXIT_FAILURE
 
 
 def _day(raw: str, tz: zoneinfo.ZoneInfo) -> float:

@@ -3,10 +3,14 @@ record; `haccp report` produces CSV and a PDF that parses."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_agent.store.schema import connect, migrate
 from rules.cli import main
@@ -195,3 +199,59 @@ def test_pdf_renders_with_pdfium() -> None:
         assert bitmap.shape[0] > 100 and bitmap.min() < 128  # some ink on the page
     finally:
         doc.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("UPDATE haccp_records SET data = '{\"value\": NaN}' WHERE seq = 3", "holds NaN"),
+        ('UPDATE haccp_records SET data = \'{"v": 1, "v": 2}\' WHERE seq = 3', "key 'v' twice"),
+        ("UPDATE haccp_records SET data = '[1, 2]' WHERE seq = 3", "not an object"),
+        ("UPDATE haccp_records SET data = X'00ff' WHERE seq = 3", "not JSON text"),
+        ("UPDATE haccp_records SET ts = 'yesterday' WHERE seq = 3", "not a finite number"),
+        ("UPDATE haccp_records SET unit = X'6869' WHERE seq = 3", "not a name"),
+        ("UPDATE haccp_records SET hash = 'zz' WHERE seq = 3", "not 64 hex digits"),
+        ("UPDATE haccp_records SET data = '{\"a\": Infinity}' WHERE seq = 3", "Infinity"),
+    ],
+)
+def test_malformed_data_names_the_record_never_a_traceback(
+    tmp_path: Path, sql: str, reason: str
+) -> None:
+    path = str(tmp_path / "s.db")
+    make_store(path)
+    tamper(path, sql)
+    v = verify(path)
+    assert (
+        not v.ok and v.broken_seq == 3 and v.reason.startswith("malformed") and reason in v.reason
+    )
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    column=st.sampled_from(["seq", "ts", "unit", "kind", "data", "prev_hash", "hash"]),
+    value=st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.text(max_size=40),
+        st.binary(max_size=20),
+    ),
+    row=st.integers(1, 8),
+)
+def test_verify_never_raises_whatever_a_column_holds(
+    tmp_path: Path, column: str, value: object, row: int
+) -> None:
+    path = os.path.join(tempfile.mkdtemp(dir=tmp_path), "s.db")
+    make_store(path)
+    conn = connect(path)
+    conn.execute("DROP TRIGGER haccp_no_update")
+    try:
+        conn.execute(f"UPDATE haccp_records SET {column} = ? WHERE seq = ?", (value, row))
+    except (sqlite3.IntegrityError, OverflowError):  # SQLite refuses these itself
+        conn.close()
+        return
+    conn.close()
+    v = verify(path)
+    assert v.ok or (v.broken_seq is not None and v.reason)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from edge_agent.store.migrations import Migration
+from edge_agent.store.migrations import Migration, statements
 
 
 def _v2_rules(db: sqlite3.Connection) -> None:
@@ -49,3 +49,15 @@ def _v20_haccp(db: sqlite3.Connection) -> None:
 
 V2_RULES = Migration(2, "rules", "rule state and alarms", _v2_rules)
 V20_HACCP = Migration(20, "rules", "hash-chained HACCP records", _v20_haccp)
+# The cloud's signed receipts for the box's chain anchors: offline proof of what the cloud
+# holds, so truncation or rewriting shows even with no line to the cloud.
+V32_HACCP_RECEIPTS = Migration(
+    32,
+    "rules",
+    "cloud receipts for HACCP chain anchors",
+    statements(
+        "CREATE TABLE haccp_receipts (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, "
+        "head TEXT NOT NULL, anchored_at REAL NOT NULL, received_at REAL NOT NULL, "
+        "box TEXT NOT NULL, venue TEXT NOT NULL, sig TEXT NOT NULL)"
+    ),
+)

@@ -24,7 +24,8 @@ MIGRATIONS: tuple[Migration, ...] = linear(
         # stores are at 31, so anything numbered below it would be skipped.
         migrations_rules.V20_HACCP,
         migrations_sync.V31_DOWNLINK,
-        # New migrations go here, numbered 32, 33, ...
+        migrations_rules.V32_HACCP_RECEIPTS,
+        # New migrations go here, numbered 33, 34, ...
     )
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

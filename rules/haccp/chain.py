@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -72,9 +74,62 @@ class Verification:
     records: int
     broken_seq: int | None = None
     reason: str = ""
+    head: str = GENESIS  # hash of the last record verified
+
+
+class MalformedRecord(ValueError):
+    """A stored record that cannot be read as a chain record; the message says why."""
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedRecord(f"data holds {name}, which is not a number JSON allows")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise MalformedRecord(f"data holds the key {k!r} twice")
+        out[k] = v
+    return out
+
+
+def strict_loads(text: Any) -> dict[str, Any]:
+    """A record's data as stored: a JSON object, no NaN/Infinity, no duplicate keys."""
+    if not isinstance(text, str):
+        raise MalformedRecord(f"data is {type(text).__name__}, not JSON text")
+    try:
+        obj = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except MalformedRecord:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise MalformedRecord(f"data is not valid JSON ({exc})") from None
+    if not isinstance(obj, dict):
+        raise MalformedRecord(f"data is a JSON {type(obj).__name__}, not an object")
+    return obj
+
+
+def check_fields(seq: Any, ts: Any, unit: Any, kind: Any, prev: Any, h: Any) -> None:
+    """The typed columns of a record, whatever SQLite's loose typing let in."""
+    if type(seq) is not int:
+        raise MalformedRecord(f"seq is {type(seq).__name__}, not an integer")
+    if type(ts) not in (int, float) or not math.isfinite(ts):
+        raise MalformedRecord(f"time {ts!r} is not a finite number")
+    if not isinstance(unit, str) or not unit:
+        raise MalformedRecord(f"unit {unit!r} is not a name")
+    if not isinstance(kind, str) or not kind:
+        raise MalformedRecord(f"kind {kind!r} is not a name")
+    for name, v in (("previous hash", prev), ("hash", h)):
+        if not isinstance(v, str) or not _HEX64.fullmatch(v):
+            raise MalformedRecord(f"{name} {str(v)[:70]!r} is not 64 hex digits")
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def verify(conn: sqlite3.Connection) -> Verification:
+    """Walk the whole chain; the first record that does not add up is named with the reason.
+    Malformed data (NaN, duplicate keys, wrong types) is a reason, never an exception."""
     prev = GENESIS
     expected = 1
     n = 0
@@ -82,20 +137,39 @@ def verify(conn: sqlite3.Connection) -> Verification:
         "SELECT seq, ts, unit, kind, data, prev_hash, hash FROM haccp_records ORDER BY seq"
     )
     for seq, ts, unit, kind, data, prev_hash, h in cur:
-        if seq != expected:
-            return Verification(False, n, expected, f"record {expected} is missing (next is {seq})")
-        if prev_hash != prev:
-            return Verification(False, n, seq, "previous-hash link does not match record before")
+        where = seq if type(seq) is int else expected
         try:
-            parsed = json.loads(data)
-        except ValueError:
-            return Verification(False, n, seq, "data is not valid JSON")
-        if record_hash(prev, seq, ts, unit, kind, parsed) != h:
-            return Verification(False, n, seq, "content does not match its hash")
+            check_fields(seq, ts, unit, kind, prev_hash, h)
+            parsed = strict_loads(data)
+        except MalformedRecord as exc:
+            return Verification(False, n, where, f"malformed: {exc}", prev)
+        if seq != expected:
+            return Verification(
+                False, n, expected, f"record {expected} is missing (next is {seq})", prev
+            )
+        if prev_hash != prev:
+            return Verification(
+                False, n, seq, "previous-hash link does not match record before", prev
+            )
+        if record_hash(prev, seq, float(ts), unit, kind, parsed) != h:
+            return Verification(False, n, seq, "content does not match its hash", prev)
         prev = h
         expected += 1
         n += 1
-    return Verification(True, n)
+    return Verification(True, n, head=prev)
+
+
+def head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """(count, hash of the last record) as stored, without verifying: what an anchor signs."""
+    row = conn.execute("SELECT seq, hash FROM haccp_records ORDER BY seq DESC LIMIT 1").fetchone()
+    return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> str | None:
+    if seq == 0:
+        return GENESIS
+    row = conn.execute("SELECT hash FROM haccp_records WHERE seq=?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def records(
@@ -125,4 +199,8 @@ def records(
         sql += " LIMIT ?"
         args.append(limit)
     for seq, ts, u, k, data, h in conn.execute(sql, args):
-        yield HaccpRecord(seq, ts, u, k, json.loads(data), h)
+        try:
+            parsed = strict_loads(data)
+        except MalformedRecord as exc:  # shown as such; `verify` names it
+            parsed = {"malformed": str(exc)}
+        yield HaccpRecord(seq, ts, u, k, parsed, h)
