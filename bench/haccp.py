@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import median, report
-from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
 from edge_agent.messages import Reading
 from rules.engine import RuleEngine
 from rules.haccp.monitor import HaccpMonitor
 from rules.haccp.presets import DEFROST_CAP_S, unit_limits
 from rules.haccp.presets import expand_units as expand
 from rules.model import Unit
+from simulators.modbus.fridge_model import FridgeModel, FridgeParams
 
 STEP_S = 60.0
 FAULTS = ("compressor_dead", "door_stuck_open", "defrost_stuck")

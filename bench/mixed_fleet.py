@@ -33,16 +33,17 @@ from typing import Literal
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from drivers.ble.simulator.bluez_mock import BluezControl, PrivateBluez
-from drivers.ble.simulator.sensors import SimSensor
-from drivers.modbus.simulator.carel_ir33 import CarelIr33Slave
-from drivers.modbus.simulator.dixell_server import start_fleet
-from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import TcpResponder
-from drivers.modbus.simulator.slave import MapSlave
 from drivers.mqtt.broker import Mosquitto
-from drivers.mqtt.simulator.devices import (
+from edge_agent.clock import Clock, SystemClock
+from simulators.ble.bluez_mock import BluezControl, PrivateBluez
+from simulators.ble.sensors import SimSensor
+from simulators.modbus.carel_ir33 import CarelIr33Slave
+from simulators.modbus.dixell_server import start_fleet
+from simulators.modbus.energy_meter import EnergyMeterSlave
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.responders import TcpResponder
+from simulators.modbus.slave import MapSlave
+from simulators.mqtt.devices import (
     GenericSensorSim,
     ShellyPlugSim,
     SimDevice,
@@ -50,11 +51,10 @@ from drivers.mqtt.simulator.devices import (
     Z2mPlugSim,
     Z2mSensorSim,
 )
-from drivers.opcua.simulator.combi_model import CombiModel, Mode
-from drivers.opcua.simulator.combi_server import CombiServer
-from drivers.serial.simulator.mtsics_scale import FakeScale, PtyPair
-from drivers.serial.simulator.scale_model import KegModel, ScaleModel
-from edge_agent.clock import Clock, SystemClock
+from simulators.opcua.combi_model import CombiModel, Mode
+from simulators.opcua.combi_server import CombiServer
+from simulators.serial.mtsics_scale import FakeScale, PtyPair
+from simulators.serial.scale_model import KegModel, ScaleModel
 
 log = logging.getLogger("mixed_fleet")
 

@@ -29,16 +29,16 @@ from drivers.modbus import frames
 from drivers.modbus.backend import ModbusBackend, PymodbusBackend
 from drivers.modbus.coordinator import BusLock, ModbusCoordinator
 from drivers.modbus.rtu import RtuBackend
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.dixell_slave import DixellSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import RtuResponder
-from drivers.pty_pair import PtyPair
 from edge_agent.bus import Bus
 from edge_agent.clock import SystemClock
 from edge_agent.config.model import BusConfig, DeviceConfig
 from edge_agent.health import DeviceHealth
 from firmware_profiles.loader import load_library
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.dixell_slave import DixellSlave
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.responders import RtuResponder
+from simulators.pty_pair import PtyPair
 
 PROFILE = load_library().get("dixell-xr77u")
 assert PROFILE is not None and PROFILE.modbus is not None

@@ -11,9 +11,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
-from drivers.simulation import DemoPart
 from edge_agent.bus import Overflow
 from edge_agent.channel import Channel
 from edge_agent.clock import Clock, SystemClock
@@ -22,6 +19,9 @@ from edge_agent.messages import Reading
 from edge_agent.staff import hash_pin
 from edge_agent.supervisor import Service
 from firmware_profiles.loader import ProfileLibrary
+from simulators.demo_part import DemoPart
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel, FridgeParams
 
 
 class ScaledClock:
@@ -219,11 +219,11 @@ def _write_text(path: str, text: str) -> None:
 
 
 DEMO_PARTS = (
-    ("Modbus", "drivers.modbus.simulator.demo"),
-    ("OPC-UA", "drivers.opcua.simulator.combi_server"),
-    ("serial", "drivers.serial.simulator"),
-    ("MQTT", "drivers.mqtt.simulator.demo"),
-    ("BLE", "drivers.ble.simulator"),
+    ("Modbus", "simulators.modbus.demo"),
+    ("OPC-UA", "simulators.opcua.combi_server"),
+    ("serial", "simulators.serial"),
+    ("MQTT", "simulators.mqtt.demo"),
+    ("BLE", "simulators.ble"),
 )
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel
 from edge_agent.clock import ManualClock
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel
 
 # Hypothesis' per-example deadline is a wall-clock assertion; on a loaded two-core machine it
 # fails tests that are correct. Property tests check behaviour, not speed (bench/ does that).

@@ -23,14 +23,14 @@ from drivers.ble import history
 from drivers.ble.factory import build
 from drivers.ble.gatt import GattSession
 from drivers.ble.scan_service import BleScanService
-from drivers.ble.simulator.bluezoo_peer import CENTRAL_MAC, PERIPHERAL_MAC
-from drivers.ble.simulator.peripheral import SimPeripheral
 from edge_agent.bus import Bus, Subscription
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Quality, Reading
 from edge_agent.supervisor import Service
+from simulators.ble.bluezoo_peer import CENTRAL_MAC, PERIPHERAL_MAC
+from simulators.ble.peripheral import SimPeripheral
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import until
 from tests.peers import ble as ble_peer

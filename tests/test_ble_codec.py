@@ -15,9 +15,9 @@ from drivers.ble.codec import BTHOME_UUID, ENV_SENSING_UUID, decode, matches
 from drivers.ble.decoders.pvvx import decode_atc1441, decode_pvvx_custom
 from drivers.ble.dedupe import Deduper
 from drivers.ble.discovery import recognise
-from drivers.ble.simulator import payloads
 from drivers.errors import CodecError
 from firmware_profiles.loader import load_library
+from simulators.ble import payloads
 
 LIB = load_library()
 MAC = "A4:C1:38:12:34:56"

@@ -9,8 +9,6 @@ import os
 from collections.abc import Callable
 
 from drivers.base import DriverContext
-from drivers.ble.simulator import demo_part
-from drivers.ble.simulator.demo import SENSORS
 from drivers.registry import build_services
 from edge_agent.bus import Bus
 from edge_agent.clock import ManualClock
@@ -18,6 +16,8 @@ from edge_agent.config.loader import load_config
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Reading
 from edge_agent.supervisor import Service
+from simulators.ble import demo_part
+from simulators.ble.demo import SENSORS
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import until
 from tests.peers.ble import LIB, _close_bleak_connection, collect, drain

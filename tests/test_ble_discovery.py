@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from drivers.ble.discovery import discover
-from drivers.ble.simulator.sensors import SimSensor
+from simulators.ble.sensors import SimSensor
 from tests.peers import ble as ble_peer
 from tests.peers.ble import ADAPTER
 

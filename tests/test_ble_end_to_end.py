@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from drivers.ble.simulator.sensors import SimSensor
+from simulators.ble.sensors import SimSensor
 from tests.helpers import until
 from tests.peers import ble as ble_peer
 from tests.peers.ble import ADAPTER, Rig

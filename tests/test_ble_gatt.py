@@ -8,9 +8,9 @@ import contextlib
 
 from drivers.ble import history
 from drivers.ble.gatt import GattSession
-from drivers.ble.simulator.gatt_logger import SimLogger
-from drivers.ble.simulator.sensors import SimSensor
 from edge_agent.messages import Quality
+from simulators.ble.gatt_logger import SimLogger
+from simulators.ble.sensors import SimSensor
 from tests.helpers import until
 from tests.peers import ble as ble_peer
 from tests.peers.ble import ADAPTER, Rig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
+from simulators.modbus.fridge_model import FridgeModel, FridgeParams
 
 T0 = 1_750_000_000.0
 

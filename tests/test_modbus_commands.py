@@ -9,10 +9,10 @@ import pytest
 
 from drivers.modbus.backend import PymodbusBackend
 from drivers.modbus.coordinator import BusLock
-from drivers.modbus.simulator.carel_ir33 import CarelIr33Slave
-from drivers.modbus.simulator.fridge_model import FridgeModel
 from edge_agent.messages import Command
 from edge_agent.store.reader import StoreReader
+from simulators.modbus.carel_ir33 import CarelIr33Slave
+from simulators.modbus.fridge_model import FridgeModel
 from tests.helpers import until
 from tests.peers.modbus import coordinator, rtu_backend, rtu_line
 from tests.test_modbus_end_to_end import start_agent
@@ -66,7 +66,7 @@ async def test_writes_are_rate_limited_per_device(xr, fridge, clock):
 
 
 async def test_write_to_a_dead_device_fails_cleanly(clock):
-    from drivers.modbus.simulator.dixell_server import free_port
+    from simulators.modbus.dixell_server import free_port
 
     backend = PymodbusBackend.tcp("127.0.0.1", free_port(), 0.2)
     coord = coordinator("xr", "dixell-xr77u", backend, clock)

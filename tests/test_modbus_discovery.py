@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from drivers.modbus.discovery import discover_rtu, discover_tcp
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import TcpResponder
 from edge_agent.config.loader import load_config
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.energy_meter import EnergyMeterSlave
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.responders import TcpResponder
 from tests.conftest import MINIMAL_VENUE
 from tests.peers.modbus import line_config, mixed_slaves, rtu_line
 
@@ -54,7 +54,7 @@ async def test_tcp_gateway_meter_and_silent_units(clock):
 
 
 async def test_demo_part_devices_are_discovered_as_configured(clock, tmp_path):
-    from drivers.modbus.simulator.demo import demo_part
+    from simulators.modbus.demo import demo_part
 
     part = await demo_part(str(tmp_path), clock)
     try:

@@ -8,13 +8,13 @@ import asyncio
 import json
 import logging
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
 from drivers.polling import FAILURES_BEFORE_OUTAGE
 from edge_agent.agent import Agent
 from edge_agent.cli import main
 from edge_agent.config.loader import load_config
 from edge_agent.store.reader import StoreReader
 from firmware_profiles.loader import load_library
+from simulators.modbus.dixell_server import FridgeSimulator
 from tests.conftest import MINIMAL_VENUE, device_block
 from tests.helpers import api_get, until
 
@@ -127,7 +127,7 @@ async def test_device_outage_is_reported_and_recovers(write_config, fridge, cloc
 
 async def test_one_dead_device_does_not_stall_another(write_config, fridge, clock):
     # a port where nothing listens: connection refused at once, every time
-    from drivers.modbus.simulator.dixell_server import free_port
+    from simulators.modbus.dixell_server import free_port
 
     _, agent, task = await start_agent(write_config, [fridge.port, free_port()], clock)
     good, dead = agent.health.get("fridge-0"), agent.health.get("fridge-1")

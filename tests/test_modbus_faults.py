@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from drivers.errors import CodecError
 from drivers.modbus import frames
 from drivers.modbus.backend import PymodbusBackend
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
-from drivers.modbus.simulator.responders import RtuResponder
-from drivers.modbus.simulator.slave import garbage_for
 from edge_agent.clock import ManualClock
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.energy_meter import EnergyMeterSlave
+from simulators.modbus.responders import RtuResponder
+from simulators.modbus.slave import garbage_for
 from tests.helpers import until
 from tests.peers.modbus import coordinator
 

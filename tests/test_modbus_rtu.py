@@ -9,8 +9,8 @@ import pytest
 
 from drivers.errors import DeviceIOError, DeviceRejected
 from drivers.modbus.coordinator import BusLock
-from drivers.modbus.simulator.dixell_slave import DixellSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
+from simulators.modbus.dixell_slave import DixellSlave
+from simulators.modbus.fridge_model import FridgeModel
 from tests.helpers import until
 from tests.peers.modbus import coordinator, line_config, mixed_slaves, rtu_backend, rtu_line
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from drivers.errors import CodecError, DeviceIOError, DeviceRejected
 from drivers.modbus import frames
 from drivers.modbus.rtu import RtuBackend
-from drivers.pty_pair import PtyPair
+from simulators.pty_pair import PtyPair
 
 
 @given(st.binary(max_size=300), st.sampled_from([1, 2, 3, 4, 5, 6, 15, 16]))

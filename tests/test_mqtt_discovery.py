@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from drivers.mqtt.discovery import discover, propose
-from drivers.mqtt.simulator.devices import (
+from edge_agent.config.loader import load_config
+from edge_agent.config.model import BrokerConfig
+from simulators.mqtt.devices import (
     ShellyPlugSim,
     TasmotaPlugSim,
     Z2mPlugSim,
     Z2mSensorSim,
     publish_z2m_bridge,
 )
-from edge_agent.config.loader import load_config
-from edge_agent.config.model import BrokerConfig
 from tests.conftest import MINIMAL_VENUE
 from tests.peers import mqtt as peers
 
@@ -61,11 +61,11 @@ async def test_demo_part_runs_with_the_driver(tmp_path, clock, write_config):
 
     from drivers.base import DriverContext
     from drivers.mqtt import factory
-    from drivers.mqtt.simulator.demo import demo_part
     from edge_agent.bus import Bus, Overflow
     from edge_agent.health import HealthRegistry
     from edge_agent.messages import Reading
     from firmware_profiles.loader import load_library
+    from simulators.mqtt.demo import demo_part
     from tests.helpers import until
 
     part = await demo_part(str(tmp_path), clock)

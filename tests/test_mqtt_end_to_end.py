@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from drivers.mqtt.simulator.devices import (
+from simulators.mqtt.devices import (
     GenericSensorSim,
     ShellyPlugSim,
     TasmotaPlugSim,

@@ -8,7 +8,7 @@ import asyncio
 import json
 
 from drivers.mqtt.broker import Mosquitto
-from drivers.mqtt.simulator.devices import GenericSensorSim
+from simulators.mqtt.devices import GenericSensorSim
 from tests.helpers import until
 from tests.peers import mqtt as peers
 

@@ -7,8 +7,8 @@ import pytest
 
 from drivers.errors import DeviceIOError
 from drivers.opcua.discovery import discover
-from drivers.opcua.simulator.combi_server import free_port
 from edge_agent.config.loader import load_config
+from simulators.opcua.combi_server import free_port
 from tests.conftest import MINIMAL_VENUE
 from tests.peers import opcua as peers
 
@@ -45,8 +45,8 @@ async def test_demo_part_is_secure_only_and_discoverable_with_the_box_certificat
     tmp_path, write_config
 ):
     from drivers.opcua.certs import ensure_identity
-    from drivers.opcua.simulator.combi_server import demo_part
     from edge_agent.clock import ManualClock
+    from simulators.opcua.combi_server import demo_part
 
     part = await demo_part(str(tmp_path), ManualClock(1_750_000_000.0))
     try:

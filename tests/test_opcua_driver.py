@@ -15,7 +15,6 @@ import pytest
 
 from drivers.opcua.address import parse_address
 from drivers.opcua.coordinator import BACKOFF_CAP_S, OpcuaCoordinator
-from drivers.opcua.simulator.combi_model import Mode
 from edge_agent.agent import Agent
 from edge_agent.bus import Bus
 from edge_agent.config.loader import load_config
@@ -23,6 +22,7 @@ from edge_agent.health import HealthRegistry
 from edge_agent.messages import Command
 from edge_agent.store.reader import StoreReader
 from firmware_profiles.loader import load_library
+from simulators.opcua.combi_model import Mode
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import until
 from tests.peers import opcua as peers

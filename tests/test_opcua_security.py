@@ -18,11 +18,11 @@ from drivers.opcua.address import parse_address
 from drivers.opcua.backend import UaSession
 from drivers.opcua.certs import ensure_identity
 from drivers.opcua.coordinator import BACKOFF_CAP_S, OpcuaCoordinator
-from drivers.opcua.simulator.combi_server import CombiServer
 from edge_agent.bus import Bus
 from edge_agent.clock import ManualClock
 from edge_agent.health import HealthRegistry
 from firmware_profiles.loader import load_library
+from simulators.opcua.combi_server import CombiServer
 from tests.helpers import until
 from tests.peers.opcua import drain, models, reading_tap
 

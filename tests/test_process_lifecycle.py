@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel
 from edge_agent.clock import SystemClock
 from edge_agent.store.reader import StoreReader
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel
 from tests.conftest import MINIMAL_VENUE, device_block
 from tests.helpers import api_get
 

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
 from edge_agent.store.schema import connect
 from rules import alarms
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel, FridgeParams
 from tests.conftest import MINIMAL_VENUE, device_block
 from tests.rules_child import EpochClock
 

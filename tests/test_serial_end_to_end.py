@@ -221,11 +221,11 @@ async def test_probe_finds_nothing_on_a_silent_line(bench):
 async def test_demo_part_runs_a_bench_and_a_keg_scale(tmp_path, write_config, clock):
     from drivers.base import DriverContext
     from drivers.registry import build_services
-    from drivers.serial.simulator import demo_part
     from edge_agent.bus import Bus
     from edge_agent.config.loader import load_config
     from edge_agent.health import HealthRegistry
     from firmware_profiles.loader import load_library
+    from simulators.serial import demo_part
     from tests.conftest import MINIMAL_VENUE
 
     part = await demo_part(str(tmp_path), clock)

@@ -8,11 +8,11 @@ import asyncio
 
 import pytest
 
-from drivers.modbus.simulator.dixell_server import free_port
 from edge_agent.agent import Agent
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Quality, Reading
 from firmware_profiles.loader import load_library
+from simulators.modbus.dixell_server import free_port
 from tests.helpers import until
 from tui.app import KitchenApp
 from tui.widgets import UnitTile

@@ -15,14 +15,14 @@ import pytest
 from drivers.ble.backend import BleakScannerBackend
 from drivers.ble.scan_service import BleScanService
 from drivers.ble.sensor import BleSensor
-from drivers.ble.simulator.bluez_mock import BluezControl, MockError, PrivateBluez
-from drivers.ble.simulator.peripheral import SimPeripheral
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import ManualClock
 from edge_agent.config.model import DeviceConfig
 from edge_agent.health import DeviceHealth, HealthRegistry
 from edge_agent.messages import Reading
 from firmware_profiles.loader import load_library
+from simulators.ble.bluez_mock import BluezControl, MockError, PrivateBluez
+from simulators.ble.peripheral import SimPeripheral
 from tests.helpers import until
 
 ADAPTER = "hci0"
@@ -145,7 +145,7 @@ async def bluezoo_bus() -> AsyncIterator[str]:
     """BlueZoo on a private bus: hci0 for the box, hci1 for a simulated peripheral. Fresh per
     test (0.2 s): BlueZoo 1.0.2 keeps a connected device's GATT objects after a disconnect, so
     a second connection to the same peripheral sees every characteristic twice."""
-    from drivers.ble.simulator.bluezoo_peer import PrivateBlueZoo
+    from simulators.ble.bluezoo_peer import PrivateBlueZoo
 
     zoo = PrivateBlueZoo(scan_interval_s=1)
     old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")

@@ -9,17 +9,17 @@ from contextlib import asynccontextmanager
 from drivers.modbus.backend import ModbusBackend
 from drivers.modbus.coordinator import BusLock, ModbusCoordinator
 from drivers.modbus.rtu import RtuBackend
-from drivers.modbus.simulator.carel_ir33 import CarelIr33Slave
-from drivers.modbus.simulator.dixell_slave import DixellSlave
-from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import RtuBus
-from drivers.modbus.simulator.slave import MapSlave
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config.model import BusConfig, DeviceConfig
 from edge_agent.health import DeviceHealth
 from firmware_profiles.loader import load_library
+from simulators.modbus.carel_ir33 import CarelIr33Slave
+from simulators.modbus.dixell_slave import DixellSlave
+from simulators.modbus.energy_meter import EnergyMeterSlave
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.responders import RtuBus
+from simulators.modbus.slave import MapSlave
 
 LIBRARY = load_library()
 

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from drivers.opcua.simulator.combi_model import CombiModel
-from drivers.opcua.simulator.combi_server import CombiServer
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Reading
+from simulators.opcua.combi_model import CombiModel
+from simulators.opcua.combi_server import CombiServer
 
 START = 1_750_000_000.0
 OVENS = ("Combi_1", "Combi_2")

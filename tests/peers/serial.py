@@ -12,14 +12,14 @@ import pytest
 
 from drivers.base import DriverContext
 from drivers.serial import factory
-from drivers.serial.simulator.mtsics_scale import FakeScale, PtyPair
-from drivers.serial.simulator.scale_model import KegModel, ScaleModel
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.health import DeviceHealth, HealthRegistry
 from edge_agent.messages import Event, Reading
 from firmware_profiles.loader import load_library
+from simulators.serial.mtsics_scale import FakeScale, PtyPair
+from simulators.serial.scale_model import KegModel, ScaleModel
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import until
 

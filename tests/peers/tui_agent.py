@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel, FridgeParams
 from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.config.model import VenueConfig
 from edge_agent.staff import hash_pin
 from firmware_profiles.loader import load_library
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel, FridgeParams
 from tests.helpers import until
 
 UNITS = (

@@ -3,13 +3,13 @@ all on loopback Modbus TCP."""
 
 from __future__ import annotations
 
-from drivers.modbus.simulator.carel_ir33 import CarelIr33Slave
-from drivers.modbus.simulator.dixell_server import start_fleet
-from drivers.modbus.simulator.energy_meter import EnergyMeterSlave
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.responders import TcpResponder
-from drivers.simulation import DemoPart
 from edge_agent.clock import Clock
+from simulators.demo_part import DemoPart
+from simulators.modbus.carel_ir33 import CarelIr33Slave
+from simulators.modbus.dixell_server import start_fleet
+from simulators.modbus.energy_meter import EnergyMeterSlave
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.responders import TcpResponder
 
 
 def _device(dev_id: str, profile: str, label: str, port: int, unit: int = 1) -> str:

@@ -9,10 +9,10 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from drivers.ble.simulator import payloads
-from drivers.ble.simulator.bluez_mock import BluezControl
 from edge_agent.clock import Clock
 from firmware_profiles.sections.ble import full_uuid
+from simulators.ble import payloads
+from simulators.ble.bluez_mock import BluezControl
 
 BTHOME = full_uuid("fcd2")
 ENV = full_uuid("181a")

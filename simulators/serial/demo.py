@@ -7,10 +7,10 @@ import asyncio
 import contextlib
 import random
 
-from drivers.serial.simulator.mtsics_scale import FakeScale, PtyPair
-from drivers.serial.simulator.scale_model import KegModel, ScaleModel
-from drivers.simulation import DemoPart
 from edge_agent.clock import Clock
+from simulators.demo_part import DemoPart
+from simulators.serial.mtsics_scale import FakeScale, PtyPair
+from simulators.serial.scale_model import KegModel, ScaleModel
 
 
 async def _kitchen_life(bench: ScaleModel, keg: KegModel, clock: Clock, seed: int) -> None:

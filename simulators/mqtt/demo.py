@@ -7,15 +7,15 @@ import contextlib
 import os
 
 from drivers.mqtt.broker import Mosquitto
-from drivers.mqtt.simulator.devices import (
+from edge_agent.clock import Clock
+from simulators.demo_part import DemoPart
+from simulators.mqtt.devices import (
     GenericSensorSim,
     ShellyPlugSim,
     SimDevice,
     TasmotaPlugSim,
     Z2mSensorSim,
 )
-from drivers.simulation import DemoPart
-from edge_agent.clock import Clock
 
 TICK_S = 10.0
 

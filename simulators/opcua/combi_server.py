@@ -36,9 +36,9 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uatypes import UInt32
 
 from drivers.opcua.certs import make_certificate
-from drivers.opcua.simulator.combi_model import CombiModel, Mode
-from drivers.simulation import DemoPart
 from edge_agent.clock import Clock
+from simulators.demo_part import DemoPart
+from simulators.opcua.combi_model import CombiModel, Mode
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-from drivers.ble.simulator.bluez_mock import BluezControl, MockError, PrivateBluez
-from drivers.ble.simulator.sensors import FridgeAir, SimSensor, advertise_every
-from drivers.simulation import DemoPart
 from edge_agent.clock import Clock
+from simulators.ble.bluez_mock import BluezControl, MockError, PrivateBluez
+from simulators.ble.sensors import FridgeAir, SimSensor, advertise_every
+from simulators.demo_part import DemoPart
 
 ADAPTER = "hci0"
 ADVERT_INTERVAL_S = 60.0  # one measurement a minute (clock time) per sensor

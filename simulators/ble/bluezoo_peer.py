@@ -13,7 +13,7 @@ import sys
 from dbus_fast import BusType, Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from drivers.ble.simulator.bluez_mock import MockError, PrivateSystemBus
+from simulators.ble.bluez_mock import MockError, PrivateSystemBus
 
 CENTRAL_MAC = "00:AA:00:00:00:01"  # hci0
 PERIPHERAL_MAC = "00:AA:00:00:00:02"  # hci1

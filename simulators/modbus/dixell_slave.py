@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from drivers.modbus import frames
-from drivers.modbus.simulator.dixell_server import (
+from edge_agent.clock import Clock
+from simulators.modbus.dixell_server import (
     _COILS,
     _PARAM_BASE,
     _PARAM_COUNT,
@@ -13,9 +14,8 @@ from drivers.modbus.simulator.dixell_server import (
     _from_s16,
     _s16,
 )
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.slave import MapSlave, SlaveException, Table
-from edge_agent.clock import Clock
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.slave import MapSlave, SlaveException, Table
 
 
 class DixellSlave(MapSlave):

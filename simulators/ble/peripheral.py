@@ -29,9 +29,9 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 from drivers.ble import history
-from drivers.ble.simulator import payloads
 from drivers.errors import CodecError
 from firmware_profiles.sections.ble import BleGatt, full_uuid
+from simulators.ble import payloads
 
 BTHOME_UUID = full_uuid("fcd2")
 APP_ROOT = "/com/beerflow/sim"

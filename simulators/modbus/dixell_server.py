@@ -16,8 +16,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from drivers.modbus.simulator.fridge_model import FridgeModel
 from edge_agent.clock import Clock, SystemClock
+from simulators.modbus.fridge_model import FridgeModel
 
 Variant = Literal["xr77u", "xr60cx"]
 

@@ -2,6 +2,6 @@
 driven by a seeded model, a GATT logger, a peripheral written against the real BlueZ
 peripheral API (for BlueZoo), and the demo venue's BLE part."""
 
-from drivers.ble.simulator.demo import demo_part
+from simulators.ble.demo import demo_part
 
 __all__ = ["demo_part"]

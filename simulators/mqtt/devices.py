@@ -19,9 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.mqtt.simulator.plug_model import PlugModel
 from edge_agent.clock import Clock
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.mqtt.plug_model import PlugModel
 
 
 class SimDevice(abc.ABC):

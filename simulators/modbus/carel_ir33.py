@@ -5,9 +5,9 @@ variables (D) as coils. The refrigeration behaviour comes from FridgeModel."""
 from __future__ import annotations
 
 from drivers.modbus import frames
-from drivers.modbus.simulator.fridge_model import FridgeModel
-from drivers.modbus.simulator.slave import MapSlave, SlaveException, Table
 from edge_agent.clock import Clock
+from simulators.modbus.fridge_model import FridgeModel
+from simulators.modbus.slave import MapSlave, SlaveException, Table
 
 INTEGER_OFFSET = 100  # ir33+: integer variable In sits at holding register 100 + n
 A_SETPOINT, A_DIFFERENTIAL, A_VIRTUAL, A_PROBE1, A_PROBE2, A_PROBE3 = 1, 2, 3, 4, 5, 6

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 from drivers.errors import CodecError
 from drivers.modbus import frames
-from drivers.modbus.simulator.slave import LineLog, MapSlave, garbage_for
-from drivers.pty_pair import PtyPair
+from simulators.modbus.slave import LineLog, MapSlave, garbage_for
+from simulators.pty_pair import PtyPair
 
 
 class RtuResponder:

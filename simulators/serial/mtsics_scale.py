@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from drivers.errors import CodecError, DeviceIOError
-from drivers.pty_pair import PtyPair
 from drivers.serial.line import PortSettings, SerialLine
-from drivers.serial.simulator.scale_model import Sample, ScaleModel
 from edge_agent.clock import Clock
+from simulators.pty_pair import PtyPair
+from simulators.serial.scale_model import Sample, ScaleModel
 
 log = logging.getLogger(__name__)
 

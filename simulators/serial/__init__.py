@@ -1,5 +1,5 @@
 """Scale simulators that speak real MT-SICS over a socat pseudo-terminal pair."""
 
-from drivers.serial.simulator.demo import demo_part
+from simulators.serial.demo import demo_part
 
 __all__ = ["demo_part"]

@@ -13,9 +13,9 @@ import contextlib
 from dbus_fast import Message, MessageType, Variant
 
 from drivers.ble import history
-from drivers.ble.simulator.bluez_mock import BluezControl
 from drivers.errors import CodecError
 from firmware_profiles.sections.ble import BleGatt, full_uuid
+from simulators.ble.bluez_mock import BluezControl
 
 CHAR_IFACE = "org.bluez.GattCharacteristic1"
 _READ = "ret = self.props['org.bluez.GattCharacteristic1']['Value']"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from drivers.modbus.simulator.slave import MapSlave
 from edge_agent.clock import Clock
+from simulators.modbus.slave import MapSlave
 
 MeterModel = Literal["sdm120", "sdm630"]
 TRACE_DIR = Path("/work/shared/data/tracebase-fridge-kitchen")
