@@ -13,12 +13,16 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_sync.envelope import open_at_rest, seal_at_rest
 from cloud_sync.identity import BoxIdentity
 from cloud_sync.streams import STREAMS, Router, default_route, record_json, spec
 from edge_agent.messages import Event, Reading
+from edge_agent.store.headroom import checkpoint, is_disk_full
+
+if TYPE_CHECKING:
+    from edge_agent.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +31,7 @@ HIGH_WATER = 0.90  # start evicting at this fraction of the quota…
 LOW_WATER = 0.80  # …and evict down to this one
 LOSS_RECORD_ROOM = 512  # bytes a loss record takes in the outbox, generously
 DISK_FULL_KEEP = 0.75  # on each disk-full commit error, keep this fraction of the outbox bytes
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
+DISK_FULL_STEP_BYTES = 256 * 1024  # …evicted at most this many bytes per transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +87,34 @@ class Outbox:
         self.stats = OutboxStats()
         self._now = clock
         self.on_append: Callable[[], None] | None = None
+        # Evictions done inside the open transaction: logged and counted once it commits.
+        self._pending: list[tuple[str, int, int, int, str]] = []
+
+    def attach(self, writer: StoreWriter) -> None:
+        """Hook into the writer: records enter the outbox in the transaction that accepts
+        them; a full disk evicts; evictions are known only once their transaction commits."""
+        writer.in_transaction = self.in_transaction
+        writer.on_commit_error = self.on_commit_error
+        writer.after_commit = self.commit_pending
+        writer.after_rollback = self.discard_pending
+
+    def commit_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for stream, first, last, count, reason in pending:
+            self.stats.evicted += count
+            self.stats.loss_records += 1
+            self.stats.evictions.append((stream, first, last, count))
+            log.warning(
+                "sync: %s: evicted %d %s records from the outbox, seq %d..%d (loss recorded)",
+                "disk full" if reason == "disk-full" else "outbox near its quota",
+                count,
+                stream,
+                first,
+                last,
+            )
+
+    def discard_pending(self) -> None:
+        self._pending = []
 
     # ---- the writer hook -------------------------------------------------------------------
 
@@ -155,30 +183,48 @@ class Outbox:
 
     # ---- a full disk ----------------------------------------------------------------------
 
-    def on_commit_error(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+    def on_commit_error(self, conn: sqlite3.Connection, exc: BaseException) -> bool:
         """StoreWriter.on_commit_error: when SQLite reports the disk full, evict a quarter of
         the outbox's bytes (bulk, then telemetry; never critical streams) with loss records,
         in a transaction of its own, so the writer's retried batch finds room. Anything else
-        is the writer's business (it logs and retries)."""
+        is the writer's business (it logs and retries). True if records were evicted.
+
+        The loss record is written by the very transaction that deletes the records, and
+        counted and logged only once that transaction has committed."""
         if not is_disk_full(exc):
-            return
+            return False
         self.stats.disk_full_retries += 1
-        target = int(self.used_bytes(conn) * DISK_FULL_KEEP)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            freed = self._evict(conn, target=target, reason="disk-full")
-            conn.execute("COMMIT")
-        except sqlite3.Error as evict_exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            log.error("sync: disk full and evicting from the outbox failed too: %s", evict_exc)
-            return
+        self.discard_pending()
+        used = self.used_bytes(conn)
+        target = int(used * DISK_FULL_KEEP)
+        freed = 0
+        # In steps of bounded size, each checkpointed: a transaction's pages go to the WAL
+        # first, and on a full disk the WAL has only the store's reserve to grow into.
+        while used > target:
+            step = max(target, used - DISK_FULL_STEP_BYTES)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._evict(conn, target=step, reason="disk-full")
+                conn.execute("COMMIT")
+            except sqlite3.Error as evict_exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self.discard_pending()
+                log.error("sync: disk full and evicting from the outbox failed too: %s", evict_exc)
+                break
+            self.commit_pending()
+            checkpoint(conn)
+            if not n:
+                break
+            freed += n
+            used = self.used_bytes(conn)
         if not freed and not self.stats.disk_full_critical:
             log.error(
                 "sync: disk full and the outbox holds only records that are never evicted "
                 "(alarms, HACCP, audit, events); the store retries until space is freed"
             )
         self.stats.disk_full_critical = not freed
+        return freed > 0
 
     # ---- quota -------------------------------------------------------------------------------
 
@@ -195,11 +241,11 @@ class Outbox:
         evictable = sorted(
             (s for s in STREAMS.values() if s.evictable), key=lambda s: s.evict_order
         )
-        before = self.stats.evicted
+        before = len(self._pending)
         for s in evictable:
             used = self.used_bytes(conn)
             if used <= target:
-                return self.stats.evicted - before
+                return sum(p[3] for p in self._pending[before:])
             # The loss record this writes takes room too: free that as well, so the next
             # stream is touched only when this one is empty.
             self._evict_stream(conn, s.name, used - target + LOSS_RECORD_ROOM, reason)
@@ -213,7 +259,7 @@ class Outbox:
             self.stats.over_quota_critical = True
         else:
             self.stats.over_quota_critical = False
-        return self.stats.evicted - before
+        return sum(p[3] for p in self._pending[before:])
 
     def _evict_stream(self, conn: sqlite3.Connection, stream: str, need: int, reason: str) -> None:
         freed = 0
@@ -244,17 +290,7 @@ class Outbox:
             "WHERE stream=?",
             (freed, count, count, stream),
         )
-        self.stats.evicted += count
-        self.stats.loss_records += 1
-        self.stats.evictions.append((stream, first, last, count))
-        log.warning(
-            "sync: %s: evicted %d %s records from the outbox, seq %d..%d (loss recorded)",
-            "disk full" if reason == "disk-full" else "outbox near its quota",
-            count,
-            stream,
-            first,
-            last,
-        )
+        self._pending.append((stream, first, last, count, reason))
         body = {
             "type": "loss",
             "stream": stream,

@@ -41,9 +41,9 @@ def build_sync_services(agent: Agent) -> list[Service]:
             bandwidth_bps=None if cloud.bandwidth_kbps is None else cloud.bandwidth_kbps * 125,
         )
     outbox = Outbox(ident, clock=agent.clock.time, quota_bytes=quota)
+    outbox.attach(agent.writer)
     agent.writer.in_transaction = with_pump(outbox.in_transaction, outbox, agent.clock.time)
     anchoring = ChainAnchoring(outbox, agent.writer, agent.clock, agent.bus.publish)
-    agent.writer.on_commit_error = outbox.on_commit_error
     from edge_agent import __version__
 
     downlink = None

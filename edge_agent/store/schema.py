@@ -7,6 +7,7 @@ edge_agent.store.migrations for why, and tests/test_migrations.py for the check)
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from edge_agent.errors import StoreError
@@ -59,6 +60,18 @@ def migrate(conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRAT
     return current
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 if it is missing: SQLite gives its -wal and -shm the
+    main file's mode, so they are private from their creation too."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the store in WAL mode with explicit transactions (isolation_level=None)."""
     try:
@@ -67,10 +80,11 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )
         else:
+            _create_private(path)
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=OFF")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise StoreError(f"cannot open store {path}: {exc}") from exc
     return conn

@@ -24,6 +24,13 @@ from edge_agent.channel import Channel
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.errors import StoreError
 from edge_agent.messages import Event, Reading
+from edge_agent.store.headroom import (
+    DEFAULT_RESERVE_BYTES,
+    Reserve,
+    checkpoint,
+    is_disk_full,
+    trim_history,
+)
 from edge_agent.store.schema import connect, migrate
 
 log = logging.getLogger(__name__)
@@ -33,7 +40,12 @@ Synchronous = Literal["full", "normal"]
 InTransactionHook = Callable[[sqlite3.Connection, list[Reading | Event]], None]
 # Called on the writer thread after a batch's commit failed and was rolled back, before the
 # retry (e.g. the sync outbox evicts bulk/telemetry when SQLite reports the disk full).
-CommitErrorHook = Callable[[sqlite3.Connection, BaseException], None]
+# Returns True when it freed something, so the retry need not wait.
+CommitErrorHook = Callable[[sqlite3.Connection, BaseException], bool | None]
+# Called on the writer thread once a transaction has committed (after_commit) or rolled back
+# (after_rollback): what a hook noted inside it (an eviction's log line and counters) is
+# made known only if it really happened.
+TransactionEndHook = Callable[[], None]
 
 
 @dataclass(eq=False)
@@ -45,6 +57,11 @@ class _Barrier:
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+
+
+# SQLite's default max_page_count (3.40: 1073741823; newer: 4294967294); at or above it the
+# database may grow.
+_UNCAPPED = 1073741823
 
 
 class _Stop:
@@ -61,6 +78,8 @@ class WriterStats:
     events: int = 0
     commits: int = 0
     failed_commits: int = 0
+    disk_full: int = 0  # commits refused because the disk (or the page cap) was full
+    history_trimmed: int = 0  # local raw readings deleted to make room on a full disk
     last_batch: int = 0
     last_commit_s: float = 0.0
     commit_seconds: list[float] = field(default_factory=list)
@@ -92,6 +111,7 @@ class StoreWriter:
         in_transaction: InTransactionHook | None = None,
         on_commit_error: CommitErrorHook | None = None,
         min_commit_interval_s: float = 0.02,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
     ) -> None:
         self.path = path
         self.channel: Channel[Any] = Channel(capacity)
@@ -103,6 +123,9 @@ class StoreWriter:
         self._on_commit = on_commit
         self.in_transaction = in_transaction
         self.on_commit_error = on_commit_error
+        self.after_commit: TransactionEndHook | None = None
+        self.after_rollback: TransactionEndHook | None = None
+        self.reserve = Reserve(path + "-reserve", reserve_bytes)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._conn: sqlite3.Connection | None = None
         self._series: dict[tuple[str, str], int] = {}
@@ -111,6 +134,7 @@ class StoreWriter:
         self._committed = 0
         self._stopped = asyncio.Event()
         self._failing = False
+        self._capped = False  # max_page_count pinned while the disk is full
 
     # ---- wiring -------------------------------------------------------------------------
 
@@ -127,6 +151,7 @@ class StoreWriter:
         conn = connect(self.path)
         migrate(conn)
         self._conn = conn
+        self.reserve.ensure()
         for sid, device_id, point in conn.execute("SELECT id, device_id, point FROM series"):
             self._series[(device_id, point)] = sid
 
@@ -166,14 +191,23 @@ class StoreWriter:
             if self._sync_mode != "FULL":
                 conn.execute("PRAGMA synchronous=FULL")
                 self._sync_mode = "FULL"
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            return result
+            # A full disk is relieved (reserve, eviction) and the transaction tried again at
+            # once: these are the records that must not wait behind a full disk.
+            for _ in range(4):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._rolled_back()
+                    if isinstance(exc, sqlite3.Error) and is_disk_full(exc) and self._relieve(exc):
+                        continue
+                    raise
+                self._committed_ok()
+                return result
+            raise StoreError("disk full: nothing left to free for a critical transaction")
 
         return await self.run_job(job)
 
@@ -239,7 +273,10 @@ class StoreWriter:
                 if not self._failing:
                     log.error("store: commit failed, will retry: %s", exc)
                     self._failing = True
-                if self.on_commit_error is not None:
+                if is_disk_full(exc):
+                    if await self._in_thread(self._relieve, exc):
+                        continue  # space was freed: retry at once, alarms are queued behind
+                elif self.on_commit_error is not None:
                     await self._in_thread(self._commit_error, exc)
                 await self.clock.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -267,14 +304,70 @@ class StoreWriter:
                 else:
                     item.future.set_result(result)
 
-    def _commit_error(self, exc: BaseException) -> None:
+    def _commit_error(self, exc: BaseException) -> bool:
         hook = self.on_commit_error
         if hook is None or self._conn is None:
-            return
+            return False
         try:
-            hook(self._conn, exc)
+            return bool(hook(self._conn, exc))
         except Exception as hook_exc:  # the retry goes on whatever the hook did
             log.error("store: on_commit_error hook failed: %s", hook_exc)
+            return False
+
+    def _relieve(self, exc: BaseException) -> bool:
+        """The disk is full (writer thread, outside any transaction). Give up the reserve,
+        fold the WAL into the database, let the hook evict what may be evicted (outbox
+        telemetry), else trim the oldest local raw history. Freed pages stay in the database
+        for the next writes; nothing here needs the filesystem to grow. True if anything
+        was freed, so a retry can succeed at once."""
+        self.stats.disk_full += 1
+        conn = self._conn
+        if conn is None:
+            return False
+        released = self.reserve.release()
+        if released:
+            log.error(
+                "store: disk full; released the %d-byte reserve so alarms and HACCP records "
+                "keep committing while telemetry is evicted",
+                self.reserve.size,
+            )
+        checkpoint(conn)
+        if not self._capped:
+            # From now on the database may not grow: a page written past its end could only
+            # be checkpointed into new disk space, so the WAL would grow until nothing, not
+            # even an eviction, can commit. Freed pages are reused instead.
+            (cap,) = conn.execute("PRAGMA max_page_count").fetchone()
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            if int(cap) >= _UNCAPPED:  # not someone else's cap
+                conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+                self._capped = True
+        freed = self._commit_error(exc)
+        if not freed:
+            try:
+                (n,) = conn.execute("SELECT count(*) FROM readings").fetchone()
+                trimmed = trim_history(conn, max(1000, int(n) // 10), self.clock.time())
+            except sqlite3.Error as trim_exc:
+                log.error("store: disk full and trimming local history failed: %s", trim_exc)
+                trimmed = 0
+            if trimmed:
+                self.stats.history_trimmed += trimmed
+                log.warning("store: disk full: deleted the oldest %d local raw readings", trimmed)
+            freed = trimmed > 0
+        checkpoint(conn)
+        return freed or released
+
+    def _committed_ok(self) -> None:
+        if self.after_commit is not None:
+            self.after_commit()
+        if not self.reserve.present and self.reserve.ensure():
+            if self._capped and self._conn is not None:
+                self._conn.execute(f"PRAGMA max_page_count = {_UNCAPPED}")
+                self._capped = False
+            log.info("store: disk space is back; the reserve is in place again")
+
+    def _rolled_back(self) -> None:
+        if self.after_rollback is not None:
+            self.after_rollback()
 
     def _write(self, batch: list[Any]) -> tuple[int, int, dict[int, tuple[Any, Any]], float]:
         conn = self._conn
@@ -340,9 +433,12 @@ class StoreWriter:
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._rolled_back()
             for key in [k for k, v in series.items() if v < 0]:
                 del series[key]
             raise
+        else:
+            self._committed_ok()
         for job in jobs:
             try:
                 results[id(job)] = (job.fn(conn), None)

@@ -308,10 +308,9 @@ async def make_box(
     store = str(tmp_path / "box" / "store.db")
     writer = StoreWriter(
         store,
-        in_transaction=outbox.in_transaction,
-        on_commit_error=outbox.on_commit_error,
         clock=clock,
     )
+    outbox.attach(writer)
     await writer.open()
     client = SyncClient(
         ident,

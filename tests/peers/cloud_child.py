@@ -27,10 +27,9 @@ async def main(store: str, identity_path: str) -> None:
     outbox = Outbox(ident, clock=time.time)
     writer = StoreWriter(
         store,
-        in_transaction=outbox.in_transaction,
-        on_commit_error=outbox.on_commit_error,
         max_batch=50,
     )
+    outbox.attach(writer)
     await writer.open()
     client = SyncClient(
         ident,
