@@ -69,7 +69,7 @@ def publisher(port: int, devices: int, messages: int) -> None:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     c.connect("127.0.0.1", port)
     c.loop_start()
-    t0 = 1_750_000_000.0
+    t0 = time.time()  # a device clock in sync with the box (see max_past_skew_s)
     info = None
     for seq in range(messages):
         for d in range(devices):
@@ -175,7 +175,7 @@ async def driver_path(
     first: list[float] = []  # wall and CPU clocks at the first message off the wire
 
     async def start() -> asyncio.Task[None]:
-        ctx = DriverContext(cfg, bus, SystemClock(), health)
+        ctx = DriverContext(cfg, bus, SystemClock(), health, store=writer)
         (svc,) = factory.build(ctx, [(d, profile) for d in devs])
         service: BrokerService = ctx.shared["mqtt"]["b"]
         # Bench-only hook: clock the first message exactly (a drained backlog arrives in bursts

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +30,22 @@ class CommandHandler(Protocol):
         ...
 
 
+class CommitLog(Protocol):
+    """The store writer, as a driver that acknowledges its peer after the commit sees it."""
+
+    def barrier(self, *, patient: bool = True) -> asyncio.Future[int]:
+        """Resolves once everything queued before it (e.g. readings on the bus) has committed."""
+        ...
+
+    def write_in_transaction(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Rows that commit in the same transaction as the batch this lands in."""
+        ...
+
+    async def run_job(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """fn(conn) on the writer's connection, after what is queued before it."""
+        ...
+
+
 @dataclass
 class DriverContext:
     config: VenueConfig
@@ -37,6 +56,8 @@ class DriverContext:
     commanders: dict[str, CommandHandler] = field(default_factory=dict)
     # per-transport shared resources (RS-485 line locks, broker connections, the BLE scanner)
     shared: dict[str, Any] = field(default_factory=dict)
+    # The store, for drivers whose peer is told "received" only after the commit (MQTT).
+    store: CommitLog | None = None
 
 
 Devices = list[tuple[DeviceConfig, Profile]]

@@ -71,7 +71,7 @@ class Agent:
         self._extra = extra_services or []
         # Other areas (rules, sync) add their routes to the local API here.
         self.api_extensions: list[Callable[[web.Application], None]] = []
-        self.drivers = DriverContext(config, self.bus, self.clock, self.health)
+        self.drivers = DriverContext(config, self.bus, self.clock, self.health, store=self.writer)
         self.commands = CommandRouter(self.drivers, self.bus, self.clock)
 
     def _on_commit(self, stats: WriterStats, readings: int, events: int, seconds: float) -> None:

@@ -20,10 +20,13 @@ class DeviceHealth:
     errors: int = 0
     malformed: int = 0
     transient: int = 0  # failed polls that did not start an outage (one CRC error, one timeout)
+    # Messages whose own time was too far from the box's (stamped on arrival instead).
+    clock_skew: int = 0
     last_error: str | None = None
     last_error_at: float | None = None
     outage_since: float | None = None
     _malformed_logged: bool = field(default=False, repr=False)
+    _skew_logged: bool = field(default=False, repr=False)
 
     def ok(self, now: float) -> None:
         if self.outage_since is not None:
@@ -59,9 +62,21 @@ class DeviceHealth:
                 "%s: malformed data (counted, further ones not logged): %s", self.device_id, error
             )
 
+    def skewed(self, now: float, device_ts: float) -> None:
+        self.clock_skew += 1
+        if not self._skew_logged:
+            self._skew_logged = True
+            log.warning(
+                "%s: device clock is %+.0f s off the box's; stamping on arrival "
+                "(counted, further ones not logged)",
+                self.device_id,
+                device_ts - now,
+            )
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("_malformed_logged", None)
+        d.pop("_skew_logged", None)
         return d
 
 

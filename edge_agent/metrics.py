@@ -39,9 +39,15 @@ class _LiveCollector(Collector):
             "Failed polls that did not start an outage (a single bad frame or timeout)",
             labels=["device"],
         )
+        skew = GaugeMetricFamily(
+            "beerflow_device_clock_skew",
+            "Messages whose device time was too far off, stamped on arrival",
+            labels=["device"],
+        )
         for h in self._health.all():
             transient.add_metric([h.device_id], h.transient)
             connected.add_metric([h.device_id], 1.0 if h.connected else 0.0)
+            skew.add_metric([h.device_id], h.clock_skew)
             errors.add_metric([h.device_id], h.errors)
             malformed.add_metric([h.device_id], h.malformed)
             if h.last_seen is not None:
@@ -61,7 +67,17 @@ class _LiveCollector(Collector):
             depth.add_metric([sub.name], len(sub.channel))
             dropped.add_metric([sub.name], sub.dropped)
             stalls.add_metric([sub.name], sub.stalls)
-        yield from (connected, last_seen, errors, malformed, transient, depth, dropped, stalls)
+        yield from (
+            connected,
+            last_seen,
+            errors,
+            malformed,
+            transient,
+            skew,
+            depth,
+            dropped,
+            stalls,
+        )
 
 
 class AgentMetrics:

@@ -156,9 +156,14 @@ async def test_generic_json_keeps_device_time_and_checks_command_range(
         await sim.send(sim.data_topic, json.dumps(far))
         health = rig.ctx.health.get("cooler")
         assert health is not None
-        await until(lambda: health.malformed == 1, 10, "future time counted")
-        # Receive time instead (nudged by a microsecond so no two readings share an instant).
-        assert abs(rig.points("cooler")["temperature"].ts - clock.time()) < 1e-3
+        await until(lambda: health.clock_skew == 1, 10, "future time counted")
+        assert health.malformed == 0  # a wrong clock is not bad data
+        # Receive time instead (nudged by a microsecond so no two readings share an instant),
+        # the device's own time kept beside the values.
+        await rig.wait_point("cooler", "device_time", lambda r: r.value == far["ts"])
+        pts = rig.points("cooler")
+        assert abs(pts["temperature"].ts - clock.time()) < 1e-3
+        assert pts["device_time"].ts == pts["temperature"].ts and pts["device_time"].unit == "s"
 
         rejected = await rig.command("cooler", "set_setpoint", value=99.0)
         assert not rejected.ok and "maximum" in (rejected.error or "")

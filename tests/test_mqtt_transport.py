@@ -140,7 +140,7 @@ async def test_tls_link_with_a_trusted_ca_receives_every_message_in_order(
     got: list[bytes] = []
 
     async def collect(msgs: list[Inbound]) -> None:
-        got.extend(p for _t, p in msgs)
+        got.extend(m[1] for m in msgs)
 
     link, task = start_link(cfg, clock, collect)
     try:
@@ -189,7 +189,7 @@ async def test_slow_consumer_pauses_reading_and_loses_nothing(
         nonlocal most_waiting
         most_waiting = max(most_waiting, link.backlog)
         await gate.wait()
-        got.extend(p for _t, p in msgs)
+        got.extend(m[1] for m in msgs)
 
     link, task = start_link(BrokerConfig("plain", port=plain_broker.port), clock, slow)
     n = 3000

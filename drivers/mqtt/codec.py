@@ -46,6 +46,7 @@ class Decoded:
     ts: float | None = None  # the device's own time, when it sent one we trust
     online: bool | None = None  # set by an availability message
     problems: tuple[str, ...] = ()  # fields that did not fit (the rest still counts)
+    skewed: float | None = None  # the device's time, when it is too far from the box's
 
 
 def render_topic(pattern: str, device: str, client: str = "") -> str:
@@ -100,6 +101,9 @@ def parse_json(payload: bytes) -> Any:
         return json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CodecError(f"not JSON: {payload[:40]!r}") from exc
+    except RecursionError:
+        # json nests on the C stack; a payload like '[' * 100000 exhausts it.
+        raise CodecError(f"JSON nested too deeply: {payload[:40]!r}") from None
 
 
 def parse_text(payload: bytes) -> str:
@@ -112,19 +116,22 @@ def parse_text(payload: bytes) -> str:
 def parse_timestamp(raw: Any, fmt: TimestampFormat) -> float:
     if fmt == "iso8601":
         if not isinstance(raw, str):
-            raise CodecError(f"timestamp {raw!r} is not an ISO 8601 string")
+            raise CodecError(f"timestamp {str(raw)[:40]} is not an ISO 8601 string")
         try:
             dt = datetime.fromisoformat(raw)
-        except ValueError as exc:
-            raise CodecError(f"timestamp {raw!r} is not ISO 8601") from exc
-        # A time without a zone is taken as UTC: devices keep UTC unless told otherwise.
-        ts = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+            # A time without a zone is taken as UTC: devices keep UTC unless told otherwise.
+            ts = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError) as exc:  # OverflowError: year 1 minus an offset
+            raise CodecError(f"timestamp {raw[:40]!r} is not ISO 8601") from exc
     else:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            raise CodecError(f"timestamp {raw!r} is not a number")
-        ts = raw / 1000 if fmt == "unix_ms" else float(raw)
+            raise CodecError(f"timestamp {str(raw)[:40]} is not a number")
+        try:
+            ts = raw / 1000 if fmt == "unix_ms" else float(raw)
+        except OverflowError:  # an integer beyond any float (JSON allows it)
+            raise CodecError(f"timestamp {str(raw)[:40]} is out of range") from None
     if not math.isfinite(ts) or ts <= 0:
-        raise CodecError(f"timestamp {raw!r} is out of range")
+        raise CodecError(f"timestamp {str(raw)[:40]} is out of range")
     return ts
 
 
@@ -165,6 +172,8 @@ def availability_state(spec: MqttAvailability, payload: bytes) -> bool:
             value = resolve(doc, spec.path)
             if value is MISSING:
                 raise CodecError(f"availability field {spec.path!r} missing")
+            if not isinstance(value, str | bool | int | float):
+                raise CodecError(f"availability field {spec.path!r} is not a scalar")
             text = str(value)
     if text == spec.online:
         return True
@@ -200,13 +209,34 @@ class DeviceCodec:
             t.name: tuple((compile_path(k), v) for k, v in t.match.items()) for t in section.topics
         }
         self._root: dict[str, Parts] = {t.name: compile_path(t.root) for t in section.topics}
+        # Topics whose message must be an object: a field of it is read by name.
+        self._fields: dict[str, bool] = {
+            t.name: any(
+                _by_name(path)
+                for path in (
+                    t.root,
+                    t.timestamp or "",
+                    *t.match,
+                    *(p.path for p in self._points.get(t.overlay or t.name, ())),
+                )
+            )
+            for t in section.topics
+        }
         self._ts_path: dict[str, Parts | None] = {
             t.name: None if t.timestamp is None else compile_path(t.timestamp)
             for t in section.topics
         }
 
     def decode(self, topic: str, payload: bytes, now: float) -> Decoded:
-        """Raises CodecError for a message that does not fit at all."""
+        """Raises CodecError for a message that does not fit at all, and nothing else."""
+        try:
+            return self._decode(topic, payload, now)
+        except RecursionError:
+            # Nesting that the parser took but the walk or the merge cannot: still the
+            # payload's fault, not the driver's.
+            raise CodecError(f"{topic}: payload nested too deeply") from None
+
+    def _decode(self, topic: str, payload: bytes, now: float) -> Decoded:
         name = self.topics.get(topic)
         if name is None:
             raise CodecError(f"topic {topic!r} is not one of this device's")
@@ -226,11 +256,19 @@ class DeviceCodec:
             got = walk(doc, key)
             if got is MISSING or str(got) != want:
                 return Decoded()  # another kind of message on this topic (e.g. NotifyEvent)
+        if type(doc) is not dict and self._fields[name]:
+            # A bare number, string, list, NaN… where the profile reads fields of an object.
+            raise CodecError(f"{name}: expected a JSON object, got {type(doc).__name__}")
         obj = walk(doc, self._root[name])
         if obj is MISSING:
             return Decoded()  # e.g. a NotifyStatus about another component
         problems: list[str] = []
-        ts = self._timestamp(spec, self._ts_path[name], doc, now, problems)
+        ts = self._timestamp(spec, self._ts_path[name], doc, problems)
+        skewed = None
+        if ts is not None and not (
+            now - self.section.max_past_skew_s <= ts <= now + self.section.max_future_skew_s
+        ):
+            skewed, ts = ts, None
         if spec.overlay is not None:
             if not isinstance(obj, dict):
                 raise CodecError(f"{name}: partial update is not an object")
@@ -242,10 +280,10 @@ class DeviceCodec:
             if isinstance(obj, dict) and name in self._overlaid:
                 self.state[name] = obj
             values, more = self._values(self._plans.get(name, ()), obj)
-        return Decoded(values, ts, None, (*problems, *more))
+        return Decoded(values, ts, None, (*problems, *more), skewed)
 
     def _timestamp(
-        self, spec: MqttTopic, path: Parts | None, doc: Any, now: float, problems: list[str]
+        self, spec: MqttTopic, path: Parts | None, doc: Any, problems: list[str]
     ) -> float | None:
         if path is None:
             return None
@@ -253,14 +291,10 @@ class DeviceCodec:
         if raw is MISSING:
             return None
         try:
-            ts = parse_timestamp(raw, spec.timestamp_format)
+            return parse_timestamp(raw, spec.timestamp_format)
         except CodecError as exc:
             problems.append(str(exc))
             return None
-        if ts > now + self.section.max_future_skew_s:
-            problems.append(f"device time {ts:.0f} is ahead of the box by {ts - now:.0f} s")
-            return None
-        return ts
 
     @staticmethod
     def _values(
@@ -290,6 +324,11 @@ class DeviceCodec:
             except CodecError as exc:
                 problems.append(str(exc))
         return tuple(out), tuple(problems)
+
+
+def _by_name(path: str) -> bool:
+    first = path.split(".", 1)[0]
+    return bool(first) and not (first.isascii() and first.isdigit())
 
 
 class _PointPlan:

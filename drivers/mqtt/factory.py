@@ -26,7 +26,12 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
         broker = ctx.config.broker(broker_id)
         assert broker is not None
         svc = BrokerService(
-            broker, client_id_for(ctx.config, broker), by_broker[broker_id], ctx.bus, ctx.clock
+            broker,
+            client_id_for(ctx.config, broker),
+            by_broker[broker_id],
+            ctx.bus,
+            ctx.clock,
+            ctx.store,
         )
         ctx.shared.setdefault("mqtt", {})[broker_id] = svc
         for d in by_broker[broker_id]:

@@ -14,8 +14,17 @@ without bound, and watches it again once the backlog is down to LOW_WATER.
 
 The asyncio side owns the lifecycle: connect, subscribe everything (after every reconnect),
 wait for the connection to drop, back off (capped, jittered, on the injected clock), repeat.
-The session is persistent (clean_session=False, stable client id), so QoS 1 messages published
-while the box was away are delivered when it comes back.
+The session is persistent (no clean start, a session that never expires, stable client id), so
+QoS 1 messages published while the box was away are delivered when it comes back.
+
+Acknowledged means committed: paho runs with manual acknowledgement and a QoS 1 message is
+acknowledged only when the commit future its batch handler returned has resolved (the store
+committed the readings it produced). Until then the broker keeps it and, after a crash,
+delivers it again. How many may wait unacknowledged is the broker's in-flight window, which
+MQTT 5 lets the box set (Receive Maximum = `inflight_window`): large enough that commits, not
+acknowledgements, set the pace; small enough to bound what a crash makes the broker resend.
+Acknowledgements of a connection that has ended are dropped (the broker resends those
+messages, flagged as duplicates, on the next connection).
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from drivers.backoff import Backoff
 from drivers.errors import DeviceIOError, DriverError
@@ -39,12 +50,14 @@ from edge_agent.config.model import BrokerConfig
 
 log = logging.getLogger(__name__)
 
-Inbound = tuple[str, bytes]
+# (topic, payload, qos, message id, dup): dup is the broker's redelivery flag.
+Inbound = tuple[str, bytes, int, int, bool]
 HIGH_WATER = 20_000  # messages waiting to be decoded before the link stops reading
 LOW_WATER = 5_000
 READ_BURST = 500  # packets read per readable event before other tasks get their turn
 ACK_EVERY = 20  # within a burst, acknowledge this often so the broker keeps sending
 MISC_INTERVAL_S = 1.0  # paho's keepalive bookkeeping (pings, ping timeouts); real time
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5 Session Expiry Interval: keep it like 3.1.1 did
 
 
 def read_password(path: str) -> str:
@@ -63,7 +76,7 @@ class BrokerLink:
         client_id: str,
         clock: Clock,
         *,
-        on_batch: Callable[[list[Inbound]], Awaitable[None]],
+        on_batch: Callable[[list[Inbound]], Awaitable[asyncio.Future[Any] | None]],
         on_down: Callable[[BaseException], None],
         on_up: Callable[[], None] = lambda: None,
         rng_seed: str = "",
@@ -89,6 +102,15 @@ class BrokerLink:
         self._received = 0  # PUBLISH packets handed over by paho, to tell progress in a burst
         self._puback_waiters: dict[int, asyncio.Future[None]] = {}
         self._puback_early: set[int] = set()
+        # Batches waiting for their commit, in order: (commit future, [(index, mid, qos)]).
+        self._unacked: collections.deque[
+            tuple[asyncio.Future[Any] | None, list[tuple[int, int, int]]]
+        ] = collections.deque()
+        self._ack_wake = asyncio.Event()
+        self._session_start = 0  # index (in receive order) of the session's first message
+        self._taken = 0  # messages handed to on_batch since start
+        self.acked = 0  # QoS 1/2 messages acknowledged to the broker since start
+        self.progress = 0  # batches handled since start (the pump's heartbeat)
 
     @property
     def backlog(self) -> int:
@@ -105,20 +127,33 @@ class BrokerLink:
         """Messages received from the broker since start (decoded or still waiting)."""
         return self._received
 
+    @property
+    def unacknowledged(self) -> int:
+        """QoS 1/2 messages handled whose commit (and so whose acknowledgement) is pending."""
+        return sum(len(acks) for _, acks in self._unacked)
+
     # ---- the asyncio side ----------------------------------------------------------------
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        pump = asyncio.create_task(self._pump(), name=f"mqtt:{self.broker.id}:pump")
-        try:
-            while True:
-                try:
-                    await self._session()
-                except DeviceIOError as exc:
-                    self._on_down(exc)
-                await self.clock.sleep(self._backoff.next())
-        finally:
-            pump.cancel()
+        # A restart (the supervisor's, after a crash) starts from a clean slate: what was
+        # received and not acknowledged comes again from the broker.
+        self._inbox.clear()
+        self._unacked.clear()
+        self._session_start = self._taken = self._received
+        # The link's own tasks die with it: a crash in either ends run() for the supervisor.
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._pump(), name=f"mqtt:{self.broker.id}:pump")
+            tg.create_task(self._acker(), name=f"mqtt:{self.broker.id}:acks")
+            tg.create_task(self._sessions(), name=f"mqtt:{self.broker.id}:session")
+
+    async def _sessions(self) -> None:
+        while True:
+            try:
+                await self._session()
+            except DeviceIOError as exc:
+                self._on_down(exc)
+            await self.clock.sleep(self._backoff.next())
 
     def publish(
         self, topic: str, payload: str, qos: int, retain: bool = False
@@ -145,6 +180,7 @@ class BrokerLink:
         ended = asyncio.Event()
         client = self._make_client(connected, subscribed, ended)
         self._client = client
+        self._session_start = self._received
         try:
             await asyncio.to_thread(self._connect, client)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -153,9 +189,8 @@ class BrokerLink:
         try:
             rc = await asyncio.wait_for(asyncio.shield(connected), self.broker.keepalive_s)
             if rc != 0:
-                raise DeviceIOError(
-                    f"broker {self.broker.id} refused the connection: {mqtt.connack_string(rc)}"
-                )
+                reason = mqtt.connack_string(rc) if rc < 6 else f"reason code {rc}"
+                raise DeviceIOError(f"broker {self.broker.id} refused the connection: {reason}")
             if self.subscriptions:
                 # Always, even with a session present: a broker restarted without its
                 # persistence file has forgotten them.
@@ -202,7 +237,45 @@ class BrokerLink:
                     batch = [inbox.popleft() for _ in range(2000)]
                 if not self._reading and len(inbox) < LOW_WATER:
                     self._watch()
-                await self._on_batch(batch)
+                first = self._taken
+                self._taken += len(batch)
+                committed = await self._on_batch(batch)
+                acks = [(first + i, m[3], m[2]) for i, m in enumerate(batch) if m[2]]
+                if acks or committed is not None:
+                    self._unacked.append((committed, acks))
+                    self._ack_wake.set()
+                self.progress += 1
+
+    async def _acker(self) -> None:
+        """Acknowledge each batch's messages once its commit is done, in receive order."""
+        pending = self._unacked
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            while pending:
+                committed, _ = pending[0]
+                if committed is not None and not committed.done():
+                    await asyncio.wait((committed,))
+                    continue  # the deque may have been cleared meanwhile (a restart)
+                _, acks = pending.popleft()
+                if committed is not None:
+                    committed.result()  # a failed commit ends the link: nothing is acked
+                self._ack(acks)
+            client = self._client
+            if client is not None and self._fd >= 0 and client.want_write():
+                client.loop_write()
+
+    def _ack(self, acks: list[tuple[int, int, int]]) -> None:
+        client = self._client
+        # Not `connected`: the broker resends what was in flight right after CONNACK, before
+        # our subscriptions are renewed, and those must be acknowledged on this connection.
+        if client is None or self._fd < 0:
+            return  # the connection is gone: the broker resends them on the next one
+        start = self._session_start
+        for index, mid, qos in acks:
+            if index >= start:  # received on this connection: its message id is still ours
+                client.ack(mid, qos)
+                self.acked += 1
 
     # ---- paho on the event loop -----------------------------------------------------------
 
@@ -302,8 +375,8 @@ class BrokerLink:
         c = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
         )
         c.connect_timeout = 5.0
         if b.tls:
@@ -332,17 +405,37 @@ class BrokerLink:
         return c
 
     def _connect(self, client: mqtt.Client) -> None:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+        props.ReceiveMaximum = self.broker.inflight_window
         try:
-            client.connect(self.broker.host, self.broker.port, self.broker.keepalive_s)
+            client.connect(
+                self.broker.host,
+                self.broker.port,
+                self.broker.keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
         except BaseException as exc:
             _close_dropped_sockets(exc)
             raise
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        # On the loop, inside loop_read. paho acknowledges a QoS 1 message when this returns;
-        # what is not read yet stays at the broker (see _readable).
+        # On the loop, inside loop_read. Nothing is acknowledged here (manual_ack): see _acker.
         payload = msg.payload
-        self._inbox.append((msg.topic, payload if type(payload) is bytes else bytes(payload)))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # no broker should forward one; routed nowhere, still acked
+            topic = ""
+        self._inbox.append(
+            (
+                topic,
+                payload if type(payload) is bytes else bytes(payload),
+                msg.qos,
+                msg.mid,
+                msg.dup,
+            )
+        )
         self._received += 1
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, _rc: Any, _p: Any) -> None:

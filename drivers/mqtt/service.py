@@ -1,4 +1,13 @@
-"""The devices on one broker: topic routing, per-device decoding, health and reply waiters."""
+"""The devices on one broker: topic routing, per-device decoding, health and reply waiters.
+
+Each batch of messages becomes readings on the bus and, for the store, a receipt per QoS 1
+message (its message id, a digest, and the device/time its readings were stamped with) that
+commits in the same transaction as the first of those readings. The batch's messages are
+acknowledged once a barrier queued behind its readings has committed. A message the broker
+sends again (the DUP flag: its acknowledgement did not reach the broker before a crash or a
+lost connection) is looked up: when its receipt is there, only the points not yet stored are
+stored, at the time first given, so a redelivery never stores a reading twice.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +15,13 @@ import asyncio
 import itertools
 import logging
 import math
+import sqlite3
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
+from drivers.base import CommitLog
 from drivers.errors import CodecError, DeviceIOError
 from drivers.mqtt.codec import DeviceCodec, render_topic
 from drivers.mqtt.command_codec import ReplyOutcome
@@ -56,6 +69,25 @@ def _reading_builder() -> Callable[[str, str, Value, float, str], Reading]:
 
 
 make_reading = _reading_builder()
+DEVICE_TIME = "device_time"  # the device's own time, kept when its clock is not trusted
+
+_CREATE_RECEIPTS = (
+    "CREATE TABLE IF NOT EXISTS mqtt_receipts (client TEXT NOT NULL, mid INTEGER NOT NULL, "
+    "digest INTEGER NOT NULL, stamps TEXT NOT NULL, PRIMARY KEY (client, mid)) WITHOUT ROWID"
+)
+_PUT_RECEIPT = "INSERT OR REPLACE INTO mqtt_receipts VALUES (?, ?, ?, ?)"
+
+
+def digest(topic: str, payload: bytes) -> int:
+    """Stable across processes (unlike hash()): tells a redelivery from a reused message id."""
+    return zlib.crc32(payload, zlib.crc32(topic.encode()))
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the store already holds of one message: per device, its time and stored points."""
+
+    stamps: dict[str, tuple[float, frozenset[str]]]
 
 
 class MqttDevice:
@@ -76,6 +108,8 @@ class MqttDevice:
             return []
         if d.problems:
             self.health.bad_data(now, CodecError("; ".join(d.problems)))
+        if d.skewed is not None:
+            self.health.skewed(now, d.skewed)
         if d.online is False:
             self.online = False
             self.health.failed(now, DeviceIOError("reported offline (last will)"))
@@ -89,7 +123,24 @@ class MqttDevice:
             # Two messages handled in one batch must not share a timestamp (that merges them).
             ts = self._last_ts = max(now, self._last_ts + 1e-6)
         dev = self.device.id
-        return [make_reading(dev, p.name, v, ts, p.unit) for p, v in d.values]
+        out = [make_reading(dev, p.name, v, ts, p.unit) for p, v in d.values]
+        if d.skewed is not None and out:
+            out.append(make_reading(dev, DEVICE_TIME, d.skewed, ts, "s"))
+        return out
+
+
+def _refusal(payload: bytes, limit: int) -> str:
+    if len(payload) > limit:
+        return f"payload of {len(payload)} bytes is over the broker's limit of {limit}"
+    return "message crashed the decoder before (quarantined)"
+
+
+def _stamps(out: list[Reading], start: int) -> str:
+    """'device ts' per device among out[start:], one a line (ts exact through repr)."""
+    seen: dict[str, float] = {}
+    for r in out[start:]:
+        seen.setdefault(r.device_id, r.ts)
+    return "\n".join(f"{dev} {ts!r}" for dev, ts in seen.items())
 
 
 @dataclass(eq=False)
@@ -107,12 +158,21 @@ class BrokerService:
         devices: list[MqttDevice],
         bus: Bus,
         clock: Clock,
+        store: CommitLog | None = None,
     ) -> None:
         self.broker = broker
         self.client_id = client_id
         self.bus = bus
         self.clock = clock
+        # Without a store (the transport's own tests) a message is acknowledged once its
+        # readings are on the bus; the agent always passes one.
+        self.store = store
         self.devices = devices
+        self.max_payload = broker.max_payload_kib * 1024
+        self.redelivered = 0  # messages the broker sent again
+        self.deduplicated = 0  # readings of those already in the store, not stored again
+        self._poison: set[tuple[str, int]] = set()  # messages that crashed a decoder
+        self._decoding: tuple[str, bytes] | None = None
         self.link = BrokerLink(
             broker,
             client_id,
@@ -126,11 +186,14 @@ class BrokerService:
         for d in devices:
             for topic in d.codec.topics:
                 self._routes.setdefault(topic, []).append(d)
-                self.link.subscriptions[topic] = d.section.qos
+                # QoS 2 is received as QoS 1: paho answers PUBREC before the application
+                # sees the message, which would acknowledge it before the commit. QoS 1 plus
+                # the receipts below stores it exactly once all the same.
+                self.link.subscriptions[topic] = min(d.section.qos, 1)
             for c in d.section.commands:
                 if c.reply_topic is not None:
                     reply = render_topic(c.reply_topic, d.codec.address, client_id)
-                    self.link.subscriptions[reply] = max(d.section.qos, 1)
+                    self.link.subscriptions[reply] = 1
         self._waiters: dict[str, list[Waiter]] = {}
         self._rpc_ids = itertools.count(1)
         self._outage = False
@@ -139,19 +202,124 @@ class BrokerService:
         return next(self._rpc_ids)
 
     async def run(self) -> None:
-        await self.link.run()
+        if self.store is not None:
+            await self.store.run_job(lambda conn: conn.execute(_CREATE_RECEIPTS))
+        try:
+            await self.link.run()
+        finally:
+            # Crashed, or stopped: either way nothing from this broker is being read now,
+            # and /health must not say otherwise.
+            crashed = self._decoding
+            self._decoding = None
+            now = self.clock.time()
+            if crashed is not None:
+                topic, payload = crashed
+                self._poison.add((topic, digest(topic, payload)))
+                log.error(
+                    "mqtt %s: a message on %s crashed its decoder; it is counted as malformed "
+                    "from now on",
+                    self.broker.id,
+                    topic,
+                )
+                for dev in self._routes.get(topic, ()):
+                    dev.health.bad_data(now, CodecError("message crashed the decoder"))
+            for d in self.devices:
+                d.health.failed(now, DeviceIOError(f"broker service {self.broker.id} stopped"))
 
-    async def handle_batch(self, batch: list[Inbound]) -> None:
+    async def handle_batch(self, batch: list[Inbound]) -> asyncio.Future[Any] | None:
+        """Decode a batch and publish its readings; returns what resolves once they commit."""
         now = self.clock.time()
         out: list[Reading] = []
         routes = self._routes
-        for topic, payload in batch:
-            for dev in routes.get(topic, ()):
-                out += dev.handle(topic, payload, now)
+        store = self.store
+        receipts: list[tuple[str, int, int, str]] = []
+        redelivered: dict[int, Receipt | None] = {}
+        if store is not None and any(m[4] and m[2] for m in batch):
+            redelivered = await self._lookup([m for m in batch if m[4] and m[2]])
+        poison = self._poison
+        limit = self.max_payload
+        for topic, payload, qos, mid, dup in batch:
+            devices = routes.get(topic, ())
+            if devices:
+                if len(payload) > limit or (poison and (topic, digest(topic, payload)) in poison):
+                    for dev in devices:
+                        dev.health.bad_data(now, CodecError(_refusal(payload, limit)))
+                    continue
+                start = len(out)
+                self._decoding = (topic, payload)
+                for dev in devices:
+                    out += dev.handle(topic, payload, now)
+                self._decoding = None
+                if qos and store is not None and len(out) > start:
+                    if dup and mid in redelivered:
+                        out[start:] = self._unstored(out[start:], redelivered[mid])
+                    if len(out) > start:
+                        receipts.append(
+                            (self.client_id, mid, digest(topic, payload), _stamps(out, start))
+                        )
             if self._waiters:
                 self._answer(topic, payload)
+        if store is None:
+            if out:
+                await self.bus.publish_many(out)
+            return None
+        if receipts:
+            # Queued before the readings: it commits with the first of them or earlier, never
+            # after; a redelivery then finds out which of its points are already stored.
+
+            def put(conn: sqlite3.Connection) -> None:
+                conn.executemany(_PUT_RECEIPT, receipts)
+
+            store.write_in_transaction(put)
         if out:
             await self.bus.publish_many(out)
+        return store.barrier()
+
+    async def _lookup(self, msgs: list[Inbound]) -> dict[int, Receipt | None]:
+        """Receipts of redelivered messages, read after everything queued has committed."""
+        assert self.store is not None
+        self.redelivered += len(msgs)
+        client = self.client_id
+        keys = [(m[3], digest(m[0], m[1])) for m in msgs]
+
+        def read(conn: sqlite3.Connection) -> dict[int, Receipt | None]:
+            found: dict[int, Receipt | None] = {}
+            for mid, dg in keys:
+                row = conn.execute(
+                    "SELECT digest, stamps FROM mqtt_receipts WHERE client=? AND mid=?",
+                    (client, mid),
+                ).fetchone()
+                if row is None or row[0] != dg:
+                    found[mid] = None  # not stored (or the id was reused): a new message
+                    continue
+                stamps: dict[str, tuple[float, frozenset[str]]] = {}
+                for line in row[1].split("\n"):
+                    dev, ts = line.rsplit(" ", 1)
+                    points = conn.execute(
+                        "SELECT s.point FROM readings r JOIN series s ON s.id = r.series_id "
+                        "WHERE s.device_id=? AND r.ts=?",
+                        (dev, float(ts)),
+                    ).fetchall()
+                    stamps[dev] = (float(ts), frozenset(p for (p,) in points))
+                found[mid] = Receipt(stamps)
+            return found
+
+        result: dict[int, Receipt | None] = await self.store.run_job(read)
+        return result
+
+    def _unstored(self, readings: list[Reading], receipt: Receipt | None) -> list[Reading]:
+        """The readings of a redelivered message not in the store yet, at their first time."""
+        if receipt is None:
+            return readings
+        out = []
+        for r in readings:
+            stamp = receipt.stamps.get(r.device_id)
+            if stamp is None:
+                out.append(r)
+            elif r.point not in stamp[1]:
+                out.append(make_reading(r.device_id, r.point, r.value, stamp[0], r.unit))
+        self.deduplicated += len(readings) - len(out)
+        return out
 
     def expect(self, topic: str, judge: Callable[[bytes], ReplyOutcome]) -> Waiter:
         w = Waiter(topic, judge, asyncio.get_running_loop().create_future())

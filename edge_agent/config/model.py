@@ -115,6 +115,12 @@ class BrokerConfig:
     password_file: str | None = None
     client_id: str | None = None
     keepalive_s: int = field(default=30, metadata={"min": 5, "max": 3600})
+    # QoS 1 messages the broker may send before the box acknowledges (MQTT 5 Receive
+    # Maximum). The box acknowledges only after the commit; this window keeps the stream
+    # flowing meanwhile and bounds what a crash makes the broker send again.
+    inflight_window: int = field(default=2000, metadata={"min": 1, "max": 65535})
+    # A bigger message is counted as malformed for its device, never parsed.
+    max_payload_kib: int = field(default=1024, metadata={"min": 1, "max": 262144})
 
 
 @dataclass(frozen=True, slots=True)

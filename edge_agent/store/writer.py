@@ -51,12 +51,18 @@ TransactionEndHook = Callable[[], None]
 @dataclass(eq=False)
 class _Barrier:
     future: asyncio.Future[int]
+    patient: bool = False  # may wait out the batching delay (see _top_up)
 
 
 @dataclass(eq=False)
 class _Job:
     fn: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+
+
+@dataclass(eq=False)
+class _InTransaction:
+    fn: Callable[[sqlite3.Connection], None]
 
 
 # SQLite's default max_page_count (3.40: 1073741823; newer: 4294967294); at or above it the
@@ -66,6 +72,11 @@ _UNCAPPED = 1073741823
 
 class _Stop:
     pass
+
+
+def _can_wait(item: Any) -> bool:
+    t = type(item)
+    return t is Reading or t is _InTransaction or (t is _Barrier and item.patient)
 
 
 class _NothingToWrite(Exception):
@@ -165,9 +176,22 @@ class StoreWriter:
 
     async def flush(self) -> int:
         """Wait until everything queued before this call has committed; returns the commit count."""
+        return await self.barrier(patient=False)
+
+    def barrier(self, *, patient: bool = True) -> asyncio.Future[int]:
+        """Queue a barrier now; the future resolves once everything queued before it has
+        committed. For a producer that acknowledges its peer after the commit and goes on
+        producing meanwhile (MQTT PUBACKs): a patient barrier lets a batch of readings wait for
+        the rest of the stream like readings alone do, instead of forcing an early commit."""
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.channel.force(_Barrier(fut))
-        return await fut
+        self.channel.force(_Barrier(fut, patient))
+        return fut
+
+    def write_in_transaction(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Queue fn(conn) to run inside the transaction of the batch it lands in, after that
+        batch's readings and events: rows that must commit with them or not at all (a
+        receipt of what was received). An exception fails the whole batch, which is retried."""
+        self.channel.force(_InTransaction(fn))
 
     async def accept(self, record: Reading | Event) -> None:
         """Queue one record and return once it is durably committed."""
@@ -244,8 +268,9 @@ class StoreWriter:
         dozen at a time as soon as the previous commit ends, every commit rewriting the same
         index and `latest` pages: the writer then burns its CPU on commits, not readings. So a
         batch of readings alone is held until `min_commit_interval_s` after the previous commit
-        and takes what arrived meanwhile. A batch holding anything someone waits on (flush,
-        job, stop) or any event is not held; one of those arriving during a hold waits for its
+        and takes what arrived meanwhile (so are a patient barrier and rows written in its
+        transaction). A batch holding anything someone waits on now (flush, job, stop) or any
+        event is not held; one of those arriving during a hold waits for its
         end (at most `min_commit_interval_s`). Real loop time on purpose: it is a batching
         delay, not behaviour, and must not stall under an injected ManualClock.
         """
@@ -253,7 +278,7 @@ class StoreWriter:
             return batch
         loop = asyncio.get_running_loop()
         wait = last_commit + self.min_commit_interval_s - loop.time()
-        if wait <= 0 or any(type(item) is not Reading for item in batch):
+        if wait <= 0 or not all(_can_wait(item) for item in batch):
             return batch
         await asyncio.sleep(wait)
         if len(self.channel):
@@ -377,6 +402,7 @@ class StoreWriter:
         latest: dict[int, tuple[Any, ...]] = {}
         events: list[tuple[Any, ...]] = []
         jobs: list[_Job] = []
+        in_txn: list[Callable[[sqlite3.Connection], None]] = []
         series = self._series
         new_series: list[tuple[str, str, str]] = []
         for item in batch:
@@ -406,6 +432,8 @@ class StoreWriter:
                 )
             elif t is _Job:
                 jobs.append(item)
+            elif t is _InTransaction:
+                in_txn.append(item.fn)
         # Events (and, later, alarms and HACCP records) are critical: fsync on every commit.
         mode = "FULL" if events else self.telemetry_sync.upper()
         if mode != self._sync_mode:
@@ -413,7 +441,7 @@ class StoreWriter:
             self._sync_mode = mode
         results: dict[int, tuple[Any, Any]] = {}
         try:
-            if not rows and not events:
+            if not rows and not events and not in_txn:
                 raise _NothingToWrite
             conn.execute("BEGIN")
             if new_series:
@@ -427,6 +455,8 @@ class StoreWriter:
                 # e.g. the sync outbox: records enter it in the same transaction that accepts
                 # them, so a crash can never leave one without the other.
                 self.in_transaction(conn, [b for b in batch if type(b) in (Reading, Event)])
+            for fn in in_txn:
+                fn(conn)
             conn.execute("COMMIT")
         except _NothingToWrite:
             pass

@@ -174,6 +174,10 @@ class MqttSection:
     qos: int = field(default=1, metadata={"min": 0, "max": 2})
     # A device time further ahead of the box's clock than this is not trusted.
     max_future_skew_s: float = field(default=300.0, metadata={"min": 0, "max": 86400})
+    # Nor one further behind (a clock that never synced, a status years old): the reading is
+    # stamped on arrival and the device's time kept beside it (point `device_time`). Raise it
+    # for a device that uploads what it buffered while offline.
+    max_past_skew_s: float = field(default=300.0, metadata={"min": 0, "max": 30 * 86400})
 
     def topic(self, name: str) -> MqttTopic | None:
         return next((t for t in self.topics if t.name == name), None)

@@ -20,6 +20,7 @@ from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Command, Reading
+from edge_agent.store.writer import StoreWriter
 from firmware_profiles.loader import load_library
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import until
@@ -45,6 +46,7 @@ class Rig:
     task: asyncio.Task[None]
     clock: ManualClock
     readings: list[Reading] = field(default_factory=list)
+    writer: StoreWriter | None = None
 
     def collect(self) -> list[Reading]:
         while len(self.sub.channel):
@@ -87,20 +89,30 @@ def venue(broker: Mosquitto, devices: list[tuple[str, str, str]], client_id: str
 @pytest.fixture
 async def rig_factory(tmp_path: Path, clock: ManualClock) -> AsyncIterator[object]:
     rigs: list[Rig] = []
+    writers: list[tuple[StoreWriter, asyncio.Task[None]]] = []
 
-    async def start(broker: Mosquitto, devices: list[tuple[str, str, str]]) -> Rig:
+    async def start(
+        broker: Mosquitto, devices: list[tuple[str, str, str]], store: bool = False
+    ) -> Rig:
+        """`store`: readings also go to a store writer (acknowledged after its commits)."""
         path = tmp_path / f"venue{len(rigs)}.toml"
         path.write_text(venue(broker, devices, f"rig-{tmp_path.name}-{len(rigs)}"))
         cfg = load_config(str(path))
         lib = load_library()
         bus = Bus()
         sub = bus.subscribe("test", (Reading,), 1_000_000, Overflow.DROP_NEWEST)
-        ctx = DriverContext(cfg, bus, clock, HealthRegistry())
+        writer = None
+        if store:
+            writer = StoreWriter(str(tmp_path / f"store{len(rigs)}.db"), telemetry_sync="normal")
+            writer.attach(bus)
+            await writer.open()
+            writers.append((writer, asyncio.create_task(writer.run(), name="test:store")))
+        ctx = DriverContext(cfg, bus, clock, HealthRegistry(), store=writer)
         pairs = [(d, lib.profiles[d.profile]) for d in cfg.devices]
         (svc_def,) = factory.build(ctx, pairs)
         service = ctx.shared["mqtt"]["local"]
         task = asyncio.create_task(svc_def.run(), name="test:mqtt")
-        rig = Rig(ctx, service, sub, task, clock)
+        rig = Rig(ctx, service, sub, task, clock, writer=writer)
         rigs.append(rig)
         await until(lambda: service.link.connected, 10, "driver connected")
         return rig
@@ -111,3 +123,6 @@ async def rig_factory(tmp_path: Path, clock: ManualClock) -> AsyncIterator[objec
         for r in rigs:
             r.task.cancel()
             await asyncio.gather(r.task, return_exceptions=True)
+        for w, t in writers:
+            await w.stop()
+            await t
