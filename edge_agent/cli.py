@@ -261,7 +261,12 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
             say(f"{what}: failed: {exc}")
             return
         items = [result] if isinstance(result, dict) else list(result or [])
-        say(f"{what}: {len(items)} device(s) recognised")
+        known = sum(1 for item in items if item.get("profile"))
+        unknown = len(items) - known
+        say(
+            f"{what}: {known} device(s) recognised"
+            + (f", {unknown} answered but not recognised" if unknown else "")
+        )
         found.extend(items)
 
     for target in args.modbus_tcp or ():

@@ -22,6 +22,7 @@ class DeviceHealth:
     transient: int = 0  # failed polls that did not start an outage (one CRC error, one timeout)
     # Messages whose own time was too far from the box's (stamped on arrival instead).
     clock_skew: int = 0
+    stale_replies: int = 0  # replies answering another request (wrong transaction id), dropped
     last_error: str | None = None
     last_error_at: float | None = None
     outage_since: float | None = None

@@ -44,8 +44,14 @@ class _LiveCollector(Collector):
             "Messages whose device time was too far off, stamped on arrival",
             labels=["device"],
         )
+        stale = GaugeMetricFamily(
+            "beerflow_device_stale_replies",
+            "Replies that answered another request (wrong transaction id), discarded",
+            labels=["device"],
+        )
         for h in self._health.all():
             transient.add_metric([h.device_id], h.transient)
+            stale.add_metric([h.device_id], h.stale_replies)
             connected.add_metric([h.device_id], 1.0 if h.connected else 0.0)
             skew.add_metric([h.device_id], h.clock_skew)
             errors.add_metric([h.device_id], h.errors)
@@ -74,6 +80,7 @@ class _LiveCollector(Collector):
             malformed,
             transient,
             skew,
+            stale,
             depth,
             dropped,
             stalls,

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from drivers.errors import DeviceIOError, DeviceRejected
+from drivers.errors import DeviceIOError, ExceptionResponse
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,7 @@ class PymodbusBackend:
         except (OSError, TimeoutError, self._modbus_exc) as exc:
             raise DeviceIOError(str(exc) or type(exc).__name__) from exc
         if rr.isError():
-            code = getattr(rr, "exception_code", None)
-            raise DeviceRejected(f"exception response, code {code}")
+            raise ExceptionResponse(int(getattr(rr, "exception_code", 0) or 0))
         return rr
 
     def close(self) -> None:

@@ -1,6 +1,9 @@
 """One coordinator per Modbus device: batched reads on a fixed cadence, fan-out to points.
 
 The run loop (aligned tick, backoff, outage after a run of failures) is `PollingCoordinator`'s.
+A block the device refuses with exception 02 is split until each piece is answered
+(`spans.py`); the plan it learns is kept per device across restarts. What one block read is
+published even when another block of the same poll failed.
 A device that stops answering backs off on its own without holding anything up; devices on one
 RS-485 bus share a lock and honour the inter-frame gap.
 """
@@ -16,6 +19,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 
 from drivers.base import CommandResult
 from drivers.errors import CodecError, CommandRejected, DeviceIOError, DeviceRejected
+from drivers.modbus import spans
 from drivers.modbus.backend import ModbusBackend
 from drivers.modbus.codec import ReadBlock, decode_block, encode_point, plan_reads
 from drivers.polling import PollingCoordinator
@@ -93,6 +97,7 @@ class ModbusCoordinator(PollingCoordinator):
         *,
         line_lock: BusLock | None = None,
         rng: random.Random | None = None,
+        plan_path: str | None = None,
     ) -> None:
         assert profile.modbus is not None
         super().__init__(device.id, device.poll_interval_s, clock, health, rng=rng)
@@ -102,7 +107,10 @@ class ModbusCoordinator(PollingCoordinator):
         self.backend = backend
         self.bus = bus
         self.blocks: list[ReadBlock] = plan_reads(self.section)
+        self.unreadable: set[str] = set()  # points the device refuses even read alone
+        self.plan_path = plan_path
         self._line_lock = line_lock
+        self._load_plan()
         self._units = {p.name: p.unit for p in self.section.points}
         self._points = {p.name: p for p in self.section.points}
         self._commands = {c.name: c for c in self.section.commands}
@@ -111,23 +119,96 @@ class ModbusCoordinator(PollingCoordinator):
     def _line(self) -> AbstractAsyncContextManager[None]:
         return self._line_lock if self._line_lock is not None else nullcontext()
 
+    def _load_plan(self) -> None:
+        if self.plan_path is None:
+            return
+        try:
+            plan = spans.load_plan(self.plan_path, self.section.points)
+        except (OSError, CodecError) as exc:
+            log.warning("%s: learnt read plan not usable, relearning: %s", self.device.id, exc)
+            return
+        if plan is not None:
+            self.blocks = list(plan.blocks)
+            self.unreadable = set(plan.unreadable)
+
+    async def _save_plan(self) -> None:
+        if self.plan_path is None:
+            return
+        plan = spans.LearntPlan(tuple(self.blocks), tuple(sorted(self.unreadable)))
+        try:
+            await asyncio.to_thread(spans.save_plan, self.plan_path, plan, self.section.points)
+        except OSError as exc:
+            log.warning("%s: could not store the learnt read plan: %s", self.device.id, exc)
+
     async def poll_once(self) -> list[Reading]:
-        """Read every block once; raises DeviceIOError/DeviceRejected, counts malformed data."""
+        """Read every block once and return what was read.
+
+        Raises DeviceIOError/DeviceRejected only when no block was read. A block refused with
+        exception 02 is split and the split is kept; when a later block fails, the readings
+        of the blocks before it are still returned and the failure is counted."""
         now = self.clock.time()
         out: list[Reading] = []
         dev = self.device.id
-        for block in self.blocks:
-            values = await self._read(block)
+        answered = 0
+        failure: DeviceIOError | DeviceRejected | None = None
+        plan: list[ReadBlock] = []
+        learnt = False
+        for i, block in enumerate(self.blocks):
             try:
-                decoded = decode_block(
-                    block, values, self.section.byte_order, self.section.word_order
-                )
-            except CodecError as exc:
-                self.health.bad_data(self.clock.time(), exc)
+                result = await spans.read_splitting(self._read, block)
+            except DeviceIOError as exc:
+                # The device (or the line) is not answering: spend no more timeouts on it.
+                failure = exc
+                plan.extend(self.blocks[i:])
+                break
+            except DeviceRejected as exc:
+                failure = exc
+                plan.append(block)
                 continue
-            for point, value in decoded:
-                out.append(Reading(dev, point.name, value, now, point.unit))
+            if result.split:
+                learnt = True
+                self._note_refused(block, result)
+            plan.extend(b for b, _ in result.answered)
+            self.unreadable.update(p.name for p in result.refused)
+            for sub, values in result.answered:
+                answered += 1
+                try:
+                    decoded = decode_block(
+                        sub, values, self.section.byte_order, self.section.word_order
+                    )
+                except CodecError as exc:
+                    self.health.bad_data(self.clock.time(), exc)
+                    continue
+                for point, value in decoded:
+                    out.append(Reading(dev, point.name, value, now, point.unit))
+        self.health.stale_replies = getattr(self.backend, "stale_replies", 0)
+        if learnt:
+            self.blocks = plan
+            await self._save_plan()
+        if failure is not None:
+            if not answered:
+                raise failure
+            self.health.glitch(self.clock.time(), failure)
+        elif not answered and self.unreadable:
+            raise DeviceRejected("the device refuses every point of its profile")
         return out
+
+    def _note_refused(self, block: ReadBlock, result: spans.Learnt) -> None:
+        pieces = ", ".join(f"{b.start}+{b.count}" for b, _ in result.answered) or "none"
+        log.info(
+            "%s: %s %d+%d refused as one read (exception 02); reading it as %s from now on",
+            self.device.id,
+            block.table,
+            block.start,
+            block.count,
+            pieces,
+        )
+        if result.refused:
+            log.warning(
+                "%s: the device refuses %s even read alone; not polled any more",
+                self.device.id,
+                ", ".join(p.name for p in result.refused),
+            )
 
     async def _read(self, block: ReadBlock) -> list[int]:
         async with self._line():
@@ -177,6 +258,7 @@ class ModbusCoordinator(PollingCoordinator):
             )
         unit = self.device.unit_id
         self._last_write = now
+        lost: DeviceIOError | None = None
         try:
             await self._ensure_connected()
             async with self._line():
@@ -184,21 +266,41 @@ class ModbusCoordinator(PollingCoordinator):
                     await self.backend.write_coil(point.address, encoded, unit)
                 else:
                     await self.backend.write_registers(point.address, encoded, unit)
-            if not spec.readback:
-                return CommandResult(True, value=value)
-            block = ReadBlock(point.table, point.address, point.width, (point,))
-            raw = await self._read(block)
-            ((_, got),) = decode_block(block, raw, self.section.byte_order, self.section.word_order)
         except DeviceRejected as exc:
             return CommandResult(False, error=f"device refused the write: {exc}")
         except DeviceIOError as exc:
-            return CommandResult(False, error=f"no answer: {exc}")
+            # The request may have been applied and only its reply lost or corrupted: the
+            # register itself says which. Never write again blind (EEPROM, and not idempotent
+            # for every device).
+            lost = exc
+        if not spec.readback and lost is None:
+            return CommandResult(True, value=value)
+        try:
+            await self._ensure_connected()
+            block = ReadBlock(point.table, point.address, point.width, (point,))
+            raw = await self._read(block)
+            ((_, got),) = decode_block(block, raw, self.section.byte_order, self.section.word_order)
+        except (DeviceIOError, DeviceRejected) as exc:
+            if lost is not None:
+                return CommandResult(False, error=f"no answer: {lost}; read-back failed: {exc}")
+            return CommandResult(False, error=f"no answer to the read-back: {exc}")
         except CodecError as exc:
             return CommandResult(False, error=f"read-back not understood: {exc}")
         wanted = [encoded] if isinstance(encoded, bool) else encoded
         actual = [bool(raw[0])] if isinstance(encoded, bool) else [int(w) for w in raw]
         if actual != wanted:
+            if lost is not None:
+                return CommandResult(
+                    False, value=got, error=f"no answer: {lost}; not applied (reads {got})"
+                )
             return CommandResult(False, value=got, error=f"read back {got}, expected {value}")
+        if lost is not None:
+            log.info(
+                "%s: %s: the write's reply was lost (%s); read-back shows it applied",
+                self.device.id,
+                command.name,
+                lost,
+            )
         await self.bus.publish(
             Reading(self.device.id, point.name, got, self.clock.time(), point.unit)
         )

@@ -4,6 +4,11 @@ score how many answer with values that make sense, and propose `[[devices]]` ent
 A fingerprint is a guess, not an identification: two controllers with overlapping register
 maps can both answer. The proposal carries its score and the runners-up so an installer can
 decide, and profiles stay `mapped_unverified` until someone checks them on site.
+
+Presence: silence means nobody is there, and so do gateway exceptions 0A/0B (the gateway
+answers for a unit it could not reach); any other exception response proves a device. Blocks
+refused with exception 02 are split as the coordinator does, so a controller that refuses reads
+across holes in its map still scores on the points it has.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.errors import CodecError, DeviceIOError, DeviceRejected
-from drivers.modbus.backend import ModbusBackend, PymodbusBackend
-from drivers.modbus.codec import decode_block, plan_reads
+from drivers.errors import CodecError, DeviceIOError, DeviceRejected, ExceptionResponse
+from drivers.modbus import spans
+from drivers.modbus.backend import ModbusBackend
+from drivers.modbus.codec import ReadBlock, decode_block, plan_reads
 from drivers.modbus.coordinator import BusLock
 from drivers.modbus.rtu import RtuBackend
+from drivers.modbus.tcp import TcpBackend
 from edge_agent.config.model import BusConfig
 from firmware_profiles.loader import ProfileLibrary, load_library
 from firmware_profiles.schema import BIT_TABLES, ModbusPoint, Profile
@@ -81,15 +88,23 @@ async def score_profile(
     section = profile.modbus
     assert section is not None
     total = 0.0
+
+    async def read(block: ReadBlock) -> list[int]:
+        return await _read(
+            backend, lock or nullcontext(), block.table, block.start, block.count, unit
+        )
+
     for block in plan_reads(section):
         try:
-            values = await _read(
-                backend, lock or nullcontext(), block.table, block.start, block.count, unit
-            )
-            decoded = decode_block(block, values, section.byte_order, section.word_order)
-        except (DeviceRejected, DeviceIOError, CodecError):
+            learnt = await spans.read_splitting(read, block)
+        except (DeviceRejected, DeviceIOError):
             continue
-        total += sum(point_score(p, v) for p, v in decoded)
+        for sub, values in learnt.answered:
+            try:
+                decoded = decode_block(sub, values, section.byte_order, section.word_order)
+            except CodecError:
+                continue
+            total += sum(point_score(p, v) for p, v in decoded)
     return total / len(section.points)
 
 
@@ -103,6 +118,9 @@ async def fingerprint(
         await _read(backend, lock or nullcontext(), probe.table, probe.start, probe.count, unit)
     except DeviceIOError:
         return None  # silence: nobody there (an exception response still proves presence)
+    except ExceptionResponse as exc:
+        if exc.from_gateway:
+            return None  # the gateway speaking for a unit it could not reach
     except DeviceRejected:
         pass
     matches = []
@@ -166,7 +184,7 @@ async def discover_tcp(
     library: ProfileLibrary | None = None,
 ) -> list[dict[str, Any]]:
     """Scan a Modbus TCP endpoint (a device or a gateway) for the given unit ids."""
-    backend = PymodbusBackend.tcp(host, port, timeout_s)
+    backend = TcpBackend(host, port, timeout_s)
     return await scan(backend, unit_ids, {"host": host, "port": port}, library=library)
 
 

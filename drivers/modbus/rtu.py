@@ -8,7 +8,7 @@ callback collect bytes until the reply is complete, resolve one future. pyserial
 and configures the port (baud rate, parity, raw mode).
 
 Errors are translated as in `backend.PymodbusBackend`: no (valid) answer → DeviceIOError,
-exception response → DeviceRejected.
+exception response → ExceptionResponse (a DeviceRejected).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import termios
 import time
 from typing import Any
 
-from drivers.errors import CodecError, DeviceIOError, DeviceRejected
+from drivers.errors import CodecError, DeviceIOError, ExceptionResponse
 from drivers.modbus import frames
 
 _READ_FC = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
@@ -152,7 +152,7 @@ class RtuBackend:
         if got_unit != unit:
             raise DeviceIOError(f"reply from unit {got_unit}, expected {unit}")
         if got[0] & 0x80:
-            raise DeviceRejected(f"exception response, code {got[1]}")
+            raise ExceptionResponse(got[1])
         return got
 
     def _write(self, frame: bytes) -> None:

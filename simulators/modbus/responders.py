@@ -88,10 +88,11 @@ class RtuResponder:
         slave = self.slaves.get(unit)
         if slave is None or slave.faults.silent:
             return
-        if slave.faults.garbage:
+        answer = slave.handle(pdu)
+        if slave.faults.garbles(slave.requests, pdu):
             reply = garbage_for(self.rng, unit)
         else:
-            reply = frames.rtu_frame(unit, slave.handle(pdu))
+            reply = frames.rtu_frame(unit, answer)
         if slave.faults.delay_s > 0:
             assert self._loop is not None
             self._loop.call_later(slave.faults.delay_s, self._send, reply)
@@ -128,12 +129,22 @@ class RtuBus:
 
 
 class TcpResponder:
-    """Slaves behind one Modbus TCP endpoint (a gateway, or a device with its own IP)."""
+    """Slaves behind one Modbus TCP endpoint (a gateway, or a device with its own IP).
+
+    `absent_exception` makes it a gateway that answers for units it cannot reach, with
+    exception 0A (path unavailable) or 0B (target failed to respond), as real ones do."""
 
     def __init__(
-        self, slaves: Mapping[int, MapSlave], host: str = "127.0.0.1", port: int = 0, seed: int = 0
+        self,
+        slaves: Mapping[int, MapSlave],
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        *,
+        absent_exception: int | None = None,
     ) -> None:
         self.slaves = dict(slaves)
+        self.absent_exception = absent_exception
         self.host = host
         self.port = port
         self.rng = random.Random(seed)
@@ -170,14 +181,22 @@ class TcpResponder:
 
     async def _answer(self, writer: asyncio.StreamWriter, tid: int, unit: int, pdu: bytes) -> None:
         slave = self.slaves.get(unit)
+        if slave is None and self.absent_exception is not None:
+            reply = frames.exception_response(pdu[0] if pdu else 0, self.absent_exception)
+            writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
+            await writer.drain()
+            return
         if slave is None or slave.faults.silent:
             return
         if slave.faults.delay_s > 0:
             await asyncio.sleep(slave.faults.delay_s)
-        if slave.faults.garbage:
+        reply = slave.handle(pdu)
+        if slave.faults.garbles(slave.requests, pdu):
             writer.write(garbage_for(self.rng, unit))
         else:
-            reply = slave.handle(pdu)
+            every = slave.faults.wrong_tid_every
+            if every and slave.requests % every == 0:
+                tid = (tid - 1) & 0xFFFF  # the id of the request before: a stale reply
             writer.write(struct.pack(">HHHB", tid, 0, len(reply) + 1, unit) + reply)
         await writer.drain()
 

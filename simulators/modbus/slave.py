@@ -5,11 +5,13 @@ here, so one device model serves both transports."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from drivers.errors import CodecError
 from drivers.modbus import frames
+from firmware_profiles.schema import ModbusPoint
 
 Table = Literal["coil", "discrete", "holding", "input"]
 
@@ -25,16 +27,37 @@ class SlaveException(Exception):
 @dataclass
 class SlaveFaults:
     """What a misbehaving device does. `silent` is the dead slave of a real bus: no answer at
-    all, so the master times out (a multi-device pymodbus server would answer exception 4)."""
+    all, so the master times out (a multi-device pymodbus server would answer exception 4).
+
+    `garbage_every` N: every Nth reply is line noise (a CRC error on RTU), as on a long,
+    badly terminated RS-485 run. `wrong_tid_every` N (TCP): every Nth reply carries the
+    previous request's transaction id instead of its own, as some gateways do.
+    `garble_write_replies`: a write is applied but its reply arrives as noise.
+    """
 
     silent: bool = False
     exception: int | None = None
     garbage: bool = False
     delay_s: float = 0.0
+    garbage_every: int = 0
+    wrong_tid_every: int = 0
+    garble_write_replies: bool = False
+
+    def garbles(self, reply_no: int, pdu: bytes) -> bool:
+        """Whether reply number `reply_no` (1-based) to request `pdu` goes out as noise."""
+        if self.garbage:
+            return True
+        if self.garble_write_replies and pdu[:1] and pdu[0] in frames.WRITE_FUNCTIONS:
+            return True
+        return self.garbage_every > 0 and reply_no % self.garbage_every == 0
 
 
 class MapSlave:
-    """Register spaces as dicts; only addresses present in a space exist (others: exception 2)."""
+    """Register spaces as dicts; only addresses present in a space exist (others: exception 2).
+
+    `refuse_reads_across_holes(points)` makes it the strict controller some refrigeration
+    firmware is: a read that covers any address none of `points` uses is refused with
+    exception 02, although each point read alone is answered."""
 
     def __init__(self) -> None:
         self.spaces: dict[Table, dict[int, int]] = {
@@ -46,6 +69,14 @@ class MapSlave:
         self.faults = SlaveFaults()
         self.requests = 0
         self.writes = 0
+        self.refused_spans = 0
+        self._mapped: dict[str, set[int]] | None = None
+
+    def refuse_reads_across_holes(self, points: Iterable[ModbusPoint]) -> None:
+        mapped: dict[str, set[int]] = {t: set() for t in self.spaces}
+        for p in points:
+            mapped[p.table].update(range(p.address, p.address + p.width))
+        self._mapped = mapped
 
     def define(self, table: Table, start: int, count: int, value: int = 0) -> None:
         for a in range(start, start + count):
@@ -63,6 +94,14 @@ class MapSlave:
     def read(self, table: Table, address: int, count: int) -> list[int]:
         space = self.spaces[table]
         if any(a not in space for a in range(address, address + count)):
+            raise SlaveException(frames.EXC_ILLEGAL_ADDRESS)
+        mapped = self._mapped
+        if (
+            mapped is not None
+            and count > 1
+            and any(a not in mapped[table] for a in range(address, address + count))
+        ):
+            self.refused_spans += 1
             raise SlaveException(frames.EXC_ILLEGAL_ADDRESS)
         return [space[a] for a in range(address, address + count)]
 
