@@ -1,7 +1,8 @@
 """Modbus figures: (a) reads/s through the driver (coordinator + its own TCP master, which
-discards stale transaction ids) against a bare pymodbus client loop, same server, same request; (b) RTU over a pty: the driver's own time per
-transaction against the wire time of the same frames at 9,600 / 19,200 / 115,200 baud, and the
-silent interval left between consecutive frames.
+discards stale transaction ids) against a bare pymodbus client loop, same server, same
+request; (b) RTU over a pty: the driver's own time per transaction against the wire time of
+the same frames at 9,600 / 19,200 / 115,200 baud, and the silent interval left between
+consecutive frames.
 
 A pty does not pace bytes, so wall time over it is not a transaction's time on a wire. The
 simulated slave runs in a child process, so CPU time read in this process is the driver's own
