@@ -21,7 +21,7 @@ from drivers.serial.mtsics import (
     parse_identity,
     reply_matches,
 )
-from drivers.serial.points import Keg, fan_out, keg_for, to_unit
+from drivers.serial.points import Keg, fan_out, keg_for, to_unit, weight_in
 from edge_agent.messages import Quality
 from firmware_profiles.loader import load_library
 
@@ -29,11 +29,12 @@ from firmware_profiles.loader import load_library
 @pytest.mark.parametrize(
     ("line", "reply"),
     [
-        (b"S S     100.00 g\r\n", Weight("S", 100.0, "g", True)),
-        (b"S D      12.345 kg", Weight("S", 12.345, "kg", False)),
-        (b"S S     -0.50 lb\r\n", Weight("S", -0.5, "lb", True)),
-        (b"T S      50.00 g\r\n", Weight("T", 50.0, "g", True)),
-        (b"TI D      5.1 g\r\n", Weight("TI", 5.1, "g", False)),
+        (b"S S     100.00 g\r\n", Weight("S", 100.0, "g", True, 2)),
+        (b"S D      12.345 kg", Weight("S", 12.345, "kg", False, 3)),
+        (b"S S     -0.50 lb\r\n", Weight("S", -0.5, "lb", True, 2)),
+        (b"T S      50.00 g\r\n", Weight("T", 50.0, "g", True, 2)),
+        (b"TI D      5.1 g\r\n", Weight("TI", 5.1, "g", False, 1)),
+        (b"S S        12 g\r\n", Weight("S", 12.0, "g", True, 0)),
         (b"S +\r\n", OutOfRange("S", over=True)),
         (b"S -\r\n", OutOfRange("S", over=False)),
         (b"Z A\r\n", Done("Z")),
@@ -147,3 +148,26 @@ def test_fan_out_marks_settling_weights_uncertain_and_out_of_range_as_flags():
     assert out.load == "overload" and out.weight_kg is None
     with pytest.raises(CodecError):
         fan_out(Weight("S", 1, "ct", True), section, keg, "k", 3.0, None)
+
+
+def test_grams_keep_the_scales_resolution_in_kilograms():
+    section = load_library().get("mettler-toledo-mtsics").serial  # type: ignore[union-attr]
+    out = fan_out(decode_reply(b"S S     12.30 g\r\n"), section, None, "s", 1.0, None)  # type: ignore[arg-type]
+    (weight,) = [r for r in out.readings if r.point == "weight"]
+    assert weight.value == 0.0123 and weight.unit == "kg"
+
+
+@given(
+    st.integers(-(10**7), 10**7),
+    st.integers(0, 4),
+    st.sampled_from(["g", "kg"]),
+)
+def test_a_weight_in_grams_or_kilograms_keeps_every_digit_sent(mantissa, decimals, unit):
+    from decimal import Decimal
+
+    text = f"{Decimal(mantissa).scaleb(-decimals):.{decimals}f}"
+    reply = decode_reply(f"S S {text:>10} {unit}\r\n".encode())
+    assert isinstance(reply, Weight) and reply.decimals == decimals
+    kg = weight_in(reply, "kg")
+    exact = Decimal(text) / (1000 if unit == "g" else 1)
+    assert Decimal(repr(kg)) == exact

@@ -83,6 +83,16 @@ async def test_tare_waits_for_stable_then_zero_and_refusals(driver, bench, clock
     assert bench.scale.log.count("T") == 1 and bench.scale.log.count("Z") == 2
 
 
+async def test_a_scale_reporting_grams_keeps_its_resolution(driver, bench, clock):
+    bench.scale.unit, bench.scale.decimals = "g", 2
+    bench.scale.model.resolution_kg = 0.00001  # a 0.01 g readability bench scale
+    bench.scale.model.ramp_to(0.0123, clock.time(), 0.0)
+    await driver.step(2)
+    await driver.poll()
+    w = driver.readings("weight")[-1]
+    assert (w.value, w.unit) == (0.0123, "kg")  # 12.30 g, not 0.012 kg
+
+
 async def test_overload_and_underload_are_state_not_outage(driver, bench, clock):
     model = bench.scale.model
     model.place(7.5, clock.time())  # capacity 6 kg

@@ -27,7 +27,7 @@ from drivers.serial.mtsics import (
     encode_request,
     reply_matches,
 )
-from drivers.serial.points import Keg, LoadState, fan_out, keg_for, to_unit
+from drivers.serial.points import Keg, LoadState, fan_out, keg_for, weight_in
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.config.model import DeviceConfig
@@ -199,7 +199,7 @@ class ScaleCoordinator(PollingCoordinator):
         if isinstance(reply, Weight):
             unit = next((p.unit for p in self.section.points if p.source == "weight"), "kg")
             try:
-                return CommandResult(True, value=to_unit(reply.value, reply.unit, unit))
+                return CommandResult(True, value=weight_in(reply, unit))
             except CodecError as exc:
                 return CommandResult(True, error=str(exc))
         assert isinstance(reply, Done)

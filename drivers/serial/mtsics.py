@@ -30,6 +30,9 @@ class Weight:
     value: float
     unit: str
     stable: bool
+    # Digits after the decimal point as the scale sent them: its display resolution, which
+    # a conversion to another unit must keep (12.30 g is 0.01230 kg, not 0.012 kg).
+    decimals: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +119,8 @@ def _weight(command: str, rest: str, stable: bool) -> Weight:
     value, unit = fields
     if not _NUMBER.fullmatch(value) or not _UNIT.fullmatch(unit):
         raise CodecError(f"bad weight field {rest[:32]!r}")
-    return Weight(command, float(value), unit, stable)
+    decimals = len(value.partition(".")[2])
+    return Weight(command, float(value), unit, stable, decimals)
 
 
 def _unquote(rest: str) -> str:

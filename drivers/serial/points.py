@@ -5,6 +5,7 @@ No I/O: a reply and the previous weight in, readings and the load state out.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -44,6 +45,23 @@ def keg_for(defaults: KegParameters | None, params: Mapping[str, float]) -> Keg 
         capacity_l=float(capacity) if capacity is not None else None,
         pour_threshold_kg=defaults.pour_threshold_kg,
     )
+
+
+def resolution_decimals(decimals: int, unit: str, target: str) -> int:
+    """Decimals that keep a value sent with `decimals` in `unit` exact to its last digit once
+    converted to `target` (g → kg adds three; lb → kg adds one)."""
+    try:
+        factor = MASS_UNITS[unit] / MASS_UNITS[target]
+    except KeyError:
+        raise CodecError(f"the scale reports in {unit!r}, which is not a mass unit") from None
+    step = 10.0**-decimals * factor
+    return max(0, math.ceil(-math.log10(step) - 1e-9))
+
+
+def weight_in(reply: Weight, target: str) -> float:
+    """The reply's weight in `target`, to the scale's resolution."""
+    keep = resolution_decimals(reply.decimals, reply.unit, target)
+    return round(to_unit(reply.value, reply.unit, target), keep)
 
 
 def to_unit(value: float, unit: str, target: str) -> float:
@@ -92,7 +110,11 @@ def fan_out(
             continue
         elif p.source == "weight":
             assert isinstance(reply, Weight)
-            value = to_unit(reply.value, reply.unit, p.unit)
+            # The scale's own resolution, not the profile's `decimals`: never drop a digit
+            # the scale displayed (the rounding only removes the conversion's float noise).
+            value = weight_in(reply, p.unit)
+            out.append(Reading(device_id, p.name, value, ts, p.unit, q))
+            continue
         elif p.source == "stable":
             assert isinstance(reply, Weight)
             value, q = reply.stable, Quality.GOOD

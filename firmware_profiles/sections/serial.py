@@ -42,7 +42,7 @@ class SerialPoint:
     kind: PointKind
     source: Source
     unit: str = ""
-    # Round published values (the scale's own resolution is usually coarser anyway).
+    # Round published values; a weight is always kept to the scale's own resolution.
     decimals: int | None = field(default=None, metadata={"min": 0, "max": 6})
     description: str = ""
 
