@@ -16,7 +16,8 @@ from aiohttp import web
 from edge_agent.staff import LockedOut, Staff, StaffDirectory, WrongPin
 from edge_agent.store.schema import connect
 from rules import alarms
-from rules.haccp import chain, due
+from rules.haccp import chain, checks, due
+from rules.haccp import signoff as so
 from rules.haccp.presets import unit_limits
 from rules.service import SERVICES, RulesService
 
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
     from edge_agent.agent import Agent
 
 T = TypeVar("T")
-
-CHECKS = ("opening", "closing", "probe", "calibration", "delivery", "line_clean", "review")
 
 
 def _read(agent: Agent, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -150,35 +149,128 @@ def add_routes(app: web.Application, agent: Agent) -> None:
     async def check(request: web.Request) -> web.Response:
         body = await _body(request)
         kind = _str(body, "check")
-        if kind not in CHECKS:
-            raise web.HTTPBadRequest(text=f"check must be one of {', '.join(CHECKS)}\n")
+        svc = service()
+        specs = svc.rule_file.haccp.check_specs
+        spec = checks.spec_for(specs, kind)
+        if spec is None and kind not in checks.AD_HOC:
+            known = [s.id for s in specs] + list(checks.AD_HOC)
+            raise web.HTTPBadRequest(text=f"check must be one of {', '.join(known)}\n")
+        unit = _str(body, "unit")
         extra: dict[str, Any] = {}
         for key in ("value", "reference"):
             n = _opt_num(body, key)
             if n is not None:
                 extra[key] = n
-        if "passed" in body:
-            if not isinstance(body["passed"], bool):
-                raise web.HTTPBadRequest(text="'passed' must be true or false\n")
-            extra["passed"] = body["passed"]
+        if "passed" in body and not isinstance(body["passed"], bool):
+            raise web.HTTPBadRequest(text="'passed' must be true or false\n")
+        if spec is not None:
+            extra.update(_evaluate(svc, spec, unit, body))
         notes = _str(body, "notes", required=False)
         if notes:
             extra["notes"] = notes
-        unit, svc = _str(body, "unit"), service()
         staff = await signed(body)
         extra["staff_id"] = staff.id
         seq = await svc.manual_check(unit, kind, signature(staff), extra)
-        return web.json_response({"seq": seq, "by": signature(staff)}, status=201)
+        return web.json_response(
+            {"seq": seq, "by": signature(staff), "passed": extra.get("passed")}, status=201
+        )
+
+    def _evaluate(
+        svc: RulesService, spec: checks.CheckSpec, unit: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Each item answered and held to its limit; `passed` computed, never taken."""
+        items = body.get("items", {})
+        if not isinstance(items, dict):
+            raise web.HTTPBadRequest(text="'items' must be an object of item id: answer\n")
+        answers = dict(items)
+        values = [i for i in spec.items if i.kind == "value"]
+        if "value" in body and len(values) == 1 and values[0].id not in answers:
+            answers[values[0].id] = body["value"]
+        limits: tuple[float | None, float | None] = (None, None)
+        if spec.per_unit or any(i.unit_limit for i in spec.items):
+            # A unit the rules do not know has no limit to hold a value to: recorded as such.
+            u = next((x for x in svc.rule_file.haccp.units if x.id == unit), None)
+            lim = unit_limits(u, svc.region) if u is not None else None
+            if lim is not None:
+                limits = (lim.min_c, lim.max_c)
+        passed = body.get("passed")
+        try:
+            return checks.evaluate(
+                spec, answers, limits, passed if isinstance(passed, bool) else None
+            )
+        except checks.CheckError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+
+    async def check_action(request: web.Request) -> web.Response:
+        body = await _body(request)
+        try:
+            seq = int(request.match_info["seq"])
+        except ValueError as exc:
+            raise web.HTTPNotFound(text="no such check\n") from exc
+        svc = service()
+        action, disposition = _str(body, "action"), _str(body, "disposition")
+        verification = _opt_num(body, "verification")
+        staff = await signed(body)
+        try:
+            out = await svc.check_action(seq, signature(staff), action, disposition, verification)
+        except alarms.AlarmError as exc:
+            raise web.HTTPConflict(text=f"{exc}\n") from exc
+        return web.json_response({"seq": out, "by": signature(staff)}, status=201)
 
     async def checks_due(_: web.Request) -> web.Response:
         svc = service()
-        day = due.venue_day(agent.clock.time(), agent.config.venue.timezone)
-        since = day.start - due.CALIBRATION_EVERY_S
-        done = _read(agent, lambda c: list(chain.records(c, since, day.end, kind="check")))
-        rows = due.checks_due(svc.rule_file.haccp.units, day, done)
+        tz = agent.config.venue.timezone
+        day = due.venue_day(agent.clock.time(), tz)
+        specs = svc.rule_file.haccp.check_specs
+        since = day.start - max(s.every_days for s in specs) * 86400.0
+        done = _read(
+            agent,
+            lambda c: [
+                r
+                for k in ("check", "check_action", "missed_check")
+                for r in chain.records(c, since, day.end, kind=k)
+            ],
+        )
+        rows = due.checks_due(svc.rule_file.haccp.units, day, done, specs, tz)
         return web.json_response(
             {"day": day.name, "from": day.start, "to": day.end, "checks": rows}
         )
+
+    async def signoffs(request: web.Request) -> web.Response:
+        svc = service()
+        tz = agent.config.venue.timezone
+        days = svc.rule_file.haccp.signoff_days
+        n = max(1, min(60, int(_num(request.query, "periods") or 8)))
+        now = agent.clock.time()
+        current = so.period_of(now, tz, days)
+        first = so.period_of(current.start - (n - 1) * days * 86400.0 + 7200, tz, days)
+        recs = _read(agent, lambda c: list(chain.records(c, first.start)))
+        rows = so.periods(recs, first.start, current.end, tz, days, now)
+        return web.json_response({"every_days": days, "periods": rows})
+
+    async def sign_off(request: web.Request) -> web.Response:
+        body = await _body(request)
+        svc = service()
+        tz = agent.config.venue.timezone
+        days = svc.rule_file.haccp.signoff_days
+        raw = _str(body, "period", required=False)
+        try:
+            if raw:
+                period = so.parse_period(raw, tz, days)
+            else:  # the last period that has ended
+                current = so.period_of(agent.clock.time(), tz, days)
+                period = so.period_of(current.start - 1, tz, days)
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=f"{exc}\n") from exc
+        notes = _str(body, "notes", required=False)
+        staff = await signed(body)
+        if staff.role != "manager":
+            raise web.HTTPForbidden(text="only a manager can sign the records off\n")
+        try:
+            out = await svc.signoff(period, signature(staff), staff.id, notes)
+        except alarms.AlarmError as exc:
+            raise web.HTTPConflict(text=f"{exc}\n") from exc
+        return web.json_response(out, status=201)
 
     async def units(_: web.Request) -> web.Response:
         svc = service()
@@ -232,6 +324,9 @@ def add_routes(app: web.Application, agent: Agent) -> None:
     app.router.add_get("/rules", rules)
     app.router.add_post("/haccp/checks", check)
     app.router.add_get("/haccp/checks/due", checks_due)
+    app.router.add_post("/haccp/checks/{seq}/corrective-action", check_action)
+    app.router.add_get("/haccp/signoffs", signoffs)
+    app.router.add_post("/haccp/signoffs", sign_off)
     app.router.add_get("/haccp/units", units)
     app.router.add_get("/haccp/records", records)
     app.router.add_get("/haccp/verify", verify)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import ValidationError
 from firmware_profiles.schema import SLUG, SLUG_HINT
+from rules.haccp.checks import DEFAULT_CHECKS, CheckSpec
 
 TriggerType = Literal["threshold", "rate", "state", "no_data", "schedule", "event"]
 ActionType = Literal["alarm", "clear_alarm", "command", "notify", "record"]
@@ -225,6 +226,18 @@ class Unit:
 class Haccp:
     region: Literal["uk", "us", ""] = ""
     units: tuple[Unit, ...] = ()
+    # The manual checks staff record; none configured means the defaults (rules.haccp.checks).
+    checks: tuple[CheckSpec, ...] = ()
+    # How often a manager signs the records off: each day, or each week (Monday to Sunday).
+    signoff_every: Literal["day", "week"] = "week"
+
+    @property
+    def check_specs(self) -> tuple[CheckSpec, ...]:
+        return self.checks or DEFAULT_CHECKS
+
+    @property
+    def signoff_days(self) -> int:
+        return 1 if self.signoff_every == "day" else 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +291,16 @@ def _cross_check(rf: RuleFile, dec: Decoder) -> None:
         if u.id in unit_ids:
             dec.error(("haccp", "units", i, "id"), f"duplicate unit id {u.id!r}")
         unit_ids.add(u.id)
+    check_ids: set[str] = set()
+    for i, c in enumerate(rf.haccp.checks):
+        if c.id in check_ids:
+            dec.error(("haccp", "checks", i, "id"), f"duplicate check id {c.id!r}")
+        check_ids.add(c.id)
+        item_ids = [it.id for it in c.items]
+        if len(set(item_ids)) != len(item_ids):
+            dec.error(("haccp", "checks", i, "items"), f"check {c.id!r} repeats an item id")
+        if not c.items:
+            dec.error(("haccp", "checks", i, "items"), f"check {c.id!r} needs at least one item")
     for i, r in enumerate(rf.rules):
         for j, a in enumerate(r.actions):
             if a.type == "clear_alarm" and a.alarm not in seen:

@@ -28,7 +28,7 @@ from edge_agent.store.writer import StoreWriter
 from edge_agent.supervisor import Service
 from rules import alarms
 from rules.engine import Firing, RuleEngine, as_float
-from rules.haccp import chain
+from rules.haccp import chain, due
 from rules.haccp.monitor import HaccpMonitor, Rec
 from rules.model import ACTION_HOOKS, RuleFile, load_rules, venue_rules_path
 
@@ -88,6 +88,7 @@ class RulesService:
         now = clock.time()
         self.engine = RuleEngine(rule_file.rules, timezone, started_at=now)
         self.monitor = HaccpMonitor(rule_file.haccp.units, self.region, now)
+        self._missed_scan_at = now  # deadlines up to here were looked at (or are in open())
         self.unacked: dict[int, _Open] = {}
         self.peaks: dict[str, tuple[float, float]] = {}
         self.ready = asyncio.Event()
@@ -118,7 +119,11 @@ class RulesService:
             )
         now = self.clock.time()
         await self._apply(
-            now, self.engine.resume(now), self.monitor.tick(now), self._escalations(now)
+            now,
+            self.engine.resume(now),
+            self.monitor.tick(now),
+            self._escalations(now),
+            [self._missed_op(now)] if self.rule_file.haccp.units else [],
         )
         await self.settled()
         self.ready.set()
@@ -142,6 +147,9 @@ class RulesService:
                         self._note_event(msg, now, ops)
                 firings += self.engine.tick(now)
                 recs += self.monitor.tick(now)
+                missed = self._next_missed_scan()
+                if missed is not None and now >= missed:
+                    ops.append(self._missed_op(now))
                 await self._apply(now, firings, recs, self._escalations(now), ops)
                 self.batches += 1
         finally:
@@ -158,7 +166,12 @@ class RulesService:
     async def _next_batch(self) -> list[Any]:
         if self._get is None:
             self._get = asyncio.create_task(self.sub.channel.get_batch(2000))
-        wake = _earliest(self.engine.next_wake(), self.monitor.next_wake(), self._next_escalation())
+        wake = _earliest(
+            self.engine.next_wake(),
+            self.monitor.next_wake(),
+            self._next_escalation(),
+            self._next_missed_scan(),
+        )
         if wake is not None and wake <= self.clock.time():
             await asyncio.sleep(0)
         elif wake is None:
@@ -232,6 +245,8 @@ class RulesService:
                     if isinstance(res, tuple) and res[0] == "raised":
                         _, alarm_id, rule_id, raised_at = res
                         self.unacked[alarm_id] = _Open(alarm_id, rule_id, raised_at, 0)
+                    elif isinstance(res, tuple) and res[0] == "missed":
+                        after.extend(self._missed_event(unit, d, now) for unit, d in res[1])
             for ev in after:
                 await self.bus.publish(ev)
 
@@ -369,6 +384,45 @@ class RulesService:
             unit = str(e.data.get("unit", e.source))
             self.monitor.on_line_clean(unit, e.ts)
 
+    # ---- missed checks ---------------------------------------------------------------------
+
+    def _next_missed_scan(self) -> float | None:
+        """The first check deadline after the last scan (today's, else tomorrow's)."""
+        hf = self.rule_file.haccp
+        if not hf.units:
+            return None
+        day = due.venue_day(self._missed_scan_at, self.timezone)
+        for d in (day, due.venue_day(day.end + 1, self.timezone)):
+            later = [
+                t
+                for t in due.deadlines(hf.check_specs, d, self.timezone)
+                if t > self._missed_scan_at
+            ]
+            if later:
+                return later[0]
+        return None
+
+    def _missed_op(self, now: float) -> Op:
+        self._missed_scan_at = now
+        hf = self.rule_file.haccp
+
+        def op(conn: sqlite3.Connection) -> Any:
+            found = due.missed_records(conn, hf.units, hf.check_specs, now, self.timezone)
+            return ("missed", found) if found else None
+
+        return op
+
+    def _missed_event(self, unit: str, d: dict[str, Any], now: float) -> Event:
+        what = f"{d['check_label']} ({d['label']})" if d["label"] else d["check_label"]
+        return Event(
+            "haccp.missed_check",
+            now,
+            f"haccp:{unit}",
+            Severity.WARNING,
+            f"{what} not done by its deadline",
+            dict(d),
+        )
+
     # ---- escalation -------------------------------------------------------------------------
 
     def _next_escalation(self) -> float | None:
@@ -489,7 +543,92 @@ class RulesService:
             self.monitor.on_line_clean(unit, now)
             rows = self.monitor.dirty_rows()
             await self.writer.transact(lambda conn: _save_state(conn, rows, now))
+        if body.get("passed") is False:
+            failed = ", ".join(str(i) for i in body.get("failed", ()))
+            await self.bus.publish(
+                Event(
+                    "haccp.check_failed",
+                    now,
+                    f"haccp:{unit}",
+                    Severity.ALARM,
+                    f"{unit}: {check} check failed ({failed}): record a corrective action",
+                    {"seq": seq, "check": check, "unit": unit, "failed": body.get("failed", [])},
+                )
+            )
         return seq
+
+    async def check_action(
+        self, seq: int, by: str, action: str, disposition: str, verification: float | None
+    ) -> int:
+        """The corrective action that completes a failed check (an excursion found by hand)."""
+        await self.settled()
+        now = self.clock.time()
+
+        def op(conn: sqlite3.Connection) -> int:
+            rec = chain.record(conn, seq)
+            if rec is None or rec.kind != "check":
+                raise alarms.AlarmError(f"no check record {seq}")
+            if rec.data.get("passed") is not False:
+                raise alarms.AlarmError(f"check {seq} passed: there is nothing to correct")
+            done = [
+                r
+                for r in chain.records(conn, kind="check_action")
+                if r.data.get("check_seq") == seq
+            ]
+            if done:
+                raise alarms.AlarmError(
+                    f"check {seq} already has a corrective action (record {done[0].seq})"
+                )
+            if disposition not in alarms.DISPOSITIONS:
+                raise alarms.AlarmError(
+                    f"disposition must be one of {', '.join(alarms.DISPOSITIONS)}"
+                )
+            body = {
+                "check_seq": seq,
+                "check": rec.data.get("check"),
+                "failed": rec.data.get("failed", []),
+                "action": action,
+                "disposition": disposition,
+                "verification": verification,
+                "by": by,
+            }
+            return chain.append(conn, now, rec.unit, "check_action", body)
+
+        out: int = await self.writer.transact(op)
+        return out
+
+    async def signoff(self, period: Any, by: str, staff_id: str, notes: str = "") -> dict[str, Any]:
+        """A manager's sign-off of a period, with what they reviewed, as a chain record."""
+        from rules.haccp import signoff
+
+        await self.settled()
+        now = self.clock.time()
+        if period.start > now:
+            raise alarms.AlarmError(f"{period.name} has not started yet")
+
+        def op(conn: sqlite3.Connection) -> dict[str, Any]:
+            for r in chain.records(conn, kind="signoff"):
+                if r.data.get("period") == period.name:
+                    raise alarms.AlarmError(
+                        f"{period.name} was already signed off by {r.data.get('by')}"
+                    )
+            review = signoff.review(chain.records(conn, period.start, period.end), period)
+            body = {
+                "period": period.name,
+                "from": period.start,
+                "to": period.end,
+                "by": by,
+                "staff_id": staff_id,
+                "role": "manager",
+                "review": review,
+            }
+            if notes:
+                body["notes"] = notes
+            seq = chain.append(conn, now, signoff.VENUE, "signoff", body)
+            return {"seq": seq, **body}
+
+        out: dict[str, Any] = await self.writer.transact(op)
+        return out
 
 
 def _append_rec(conn: sqlite3.Connection, rec: Rec) -> int:

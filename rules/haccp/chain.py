@@ -29,6 +29,9 @@ RECORD_KINDS = (
     "reheat",
     "danger_zone",
     "line_clean_due",
+    "check_action",  # the corrective action that completes a failed check
+    "missed_check",  # a check not done by its deadline: stated, never left blank
+    "signoff",  # a manager's verification of a period's records
 )
 
 
@@ -204,3 +207,16 @@ def records(
         except MalformedRecord as exc:  # shown as such; `verify` names it
             parsed = {"malformed": str(exc)}
         yield HaccpRecord(seq, ts, u, k, parsed, h)
+
+
+def record(conn: sqlite3.Connection, seq: int) -> HaccpRecord | None:
+    row = conn.execute(
+        "SELECT seq, ts, unit, kind, data, hash FROM haccp_records WHERE seq=?", (seq,)
+    ).fetchone()
+    if row is None:
+        return None
+    try:
+        parsed = strict_loads(row[4])
+    except MalformedRecord as exc:
+        parsed = {"malformed": str(exc)}
+    return HaccpRecord(row[0], row[1], row[2], row[3], parsed, row[5])
