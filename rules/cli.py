@@ -236,6 +236,27 @@ def cmd_haccp_report(args: argparse.Namespace) -> int:
     return EXIT_OK if rep.verification.ok else EXIT_FAILURE
 
 
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from rules.model import load_rules, venue_rules_path
+    from rules.notify.service import send_test
+
+    try:
+        _, cfg = _store_path(args.config)
+        rules_file = venue_rules_path(cfg.source or args.config)
+        rf = load_rules(rules_file, cfg.venue.food_safety_region)
+    except ValidationError as exc:
+        return _invalid(exc, args.config)
+    if not rf.notify.recipients:
+        print(f"no [[notify.recipients]] in {rules_file}: nobody to notify", file=sys.stderr)
+        return EXIT_FAILURE
+    results = asyncio.run(send_test(rf.notify))
+    for rid, (ok, why) in results.items():
+        print(f"{rid}: {'sent' if ok else 'FAILED: ' + why}")
+    return EXIT_OK if all(ok for ok, _ in results.values()) else EXIT_FAILURE
+
+
 def add_commands(subparsers: Any) -> None:
     def config_opt(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
@@ -270,6 +291,12 @@ def add_commands(subparsers: Any) -> None:
     hr.add_argument("--format", choices=["csv", "pdf"], default="csv")
     hr.add_argument("--output", "-o", help="file to write (default: stdout)")
     hr.set_defaults(func=cmd_haccp_report)
+
+    nt = subparsers.add_parser("notify", help="off-box alarm notifications")
+    nsub = nt.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ntt = nsub.add_parser("test", help="send a test message to every configured recipient")
+    config_opt(ntt)
+    ntt.set_defaults(func=cmd_notify_test)
 
 
 def main(argv: list[str] | None = None) -> int:

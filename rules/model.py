@@ -15,6 +15,7 @@ from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import ValidationError
 from firmware_profiles.schema import SLUG, SLUG_HINT
 from rules.haccp.checks import DEFAULT_CHECKS, CheckSpec
+from rules.notify.model import Notify
 
 TriggerType = Literal["threshold", "rate", "state", "no_data", "schedule", "event"]
 ActionType = Literal["alarm", "clear_alarm", "command", "notify", "record"]
@@ -183,6 +184,9 @@ class Rule:
 class EscalationStep:
     after_s: float = field(metadata={"min": 0, "max": 7 * 86400})
     action: Literal["notify_ui", "buzzer", "notify_manager"]
+    # Recipients ([[notify.recipients]] ids) told off the box at this step. A notify_manager
+    # step with none listed tells every recipient.
+    notify: tuple[str, ...] = ()
 
 
 DEFAULT_LADDER = (
@@ -245,7 +249,16 @@ class RuleFile:
     rules: tuple[Rule, ...] = ()
     escalation: Escalation = Escalation()
     haccp: Haccp = Haccp()
+    notify: Notify = field(default_factory=Notify)
     source: str = ""
+
+    def step_recipients(self, level: int) -> tuple[str, ...]:
+        step = self.escalation.steps[level]
+        if step.notify:
+            return step.notify
+        if step.action == "notify_manager":
+            return tuple(r.id for r in self.notify.recipients)
+        return ()
 
 
 def _check_cron(expr: str) -> None:
@@ -275,7 +288,7 @@ def load_rules_text(text: str, file: str, region: str = "uk") -> RuleFile:
 
     eff_region = rf.haccp.region or region
     generated = expand_units(rf.haccp.units, eff_region)
-    return RuleFile(rf.rules + generated, rf.escalation, rf.haccp, os.path.abspath(file))
+    return RuleFile(rf.rules + generated, rf.escalation, rf.haccp, rf.notify, os.path.abspath(file))
 
 
 def _cross_check(rf: RuleFile, dec: Decoder) -> None:
@@ -291,6 +304,16 @@ def _cross_check(rf: RuleFile, dec: Decoder) -> None:
         if u.id in unit_ids:
             dec.error(("haccp", "units", i, "id"), f"duplicate unit id {u.id!r}")
         unit_ids.add(u.id)
+    recipients = {r.id for r in rf.notify.recipients}
+    if len(recipients) != len(rf.notify.recipients):
+        dec.error(("notify", "recipients"), "recipient ids must be unique")
+    for i, step in enumerate(rf.escalation.steps):
+        for j, rid in enumerate(step.notify):
+            if rid not in recipients:
+                dec.error(
+                    ("escalation", "steps", i, "notify", j),
+                    f"no recipient {rid!r} in [[notify.recipients]]",
+                )
     check_ids: set[str] = set()
     for i, c in enumerate(rf.haccp.checks):
         if c.id in check_ids:

@@ -31,6 +31,7 @@ from rules.engine import Firing, RuleEngine, as_float
 from rules.haccp import chain, due
 from rules.haccp.monitor import HaccpMonitor, Rec
 from rules.model import ACTION_HOOKS, RuleFile, load_rules, venue_rules_path
+from rules.notify import ladder
 
 if TYPE_CHECKING:
     from edge_agent.agent import Agent
@@ -73,6 +74,7 @@ class RulesService:
         timezone: str = "UTC",
         region: str = "uk",
         capacity: int = 10_000,
+        venue: str = "",
     ) -> None:
         self.bus = bus
         self.writer = writer
@@ -80,6 +82,10 @@ class RulesService:
         self.rule_file = rule_file
         self.region = rule_file.haccp.region or region
         self.timezone = timezone
+        self.venue = venue or "venue"
+        # Called after a commit that wrote notification records (the notifier's wake).
+        self.on_notify: Callable[[], None] | None = None
+        self.notifier: Any = None  # the off-box notifier, when recipients are configured
         # With no rules and no HACCP units there is nothing to watch readings for, and a
         # blocking subscriber that only discards would still pace every producer.
         watching = bool(rule_file.rules or rule_file.haccp.units)
@@ -247,6 +253,8 @@ class RulesService:
                         self.unacked[alarm_id] = _Open(alarm_id, rule_id, raised_at, 0)
                     elif isinstance(res, tuple) and res[0] == "missed":
                         after.extend(self._missed_event(unit, d, now) for unit, d in res[1])
+                    elif isinstance(res, tuple) and res[0] == "notified" and res[1]:
+                        self._notified()
             for ev in after:
                 await self.bus.publish(ev)
 
@@ -270,11 +278,17 @@ class RulesService:
         if f.transition == "clear":
             if rule.raises_alarm:
                 peak = self.peaks.pop(rule.id, None)
-                ops.append(
-                    lambda conn: alarms.clear(
+                tell = self.rule_file.notify.tell_clear
+
+                def clear_op(conn: sqlite3.Connection) -> Any:
+                    aid = alarms.clear(
                         conn, rule.id, now, as_float(f.value), *(peak or (None, None))
                     )
-                )
+                    if aid is None or not tell:
+                        return None
+                    return ladder.on_clear(conn, aid, now, self.venue, self.timezone)
+
+                ops.append(clear_op)
                 after.append(
                     Event(
                         "alarm.cleared",
@@ -384,6 +398,10 @@ class RulesService:
             unit = str(e.data.get("unit", e.source))
             self.monitor.on_line_clean(unit, e.ts)
 
+    def _notified(self) -> None:
+        if self.on_notify is not None:
+            self.on_notify()
+
     # ---- missed checks ---------------------------------------------------------------------
 
     def _next_missed_scan(self) -> float | None:
@@ -449,6 +467,13 @@ class RulesService:
         esc = self.rule_file.escalation
         step = esc.steps[level].action
         ops.append(lambda conn: alarms.escalate(conn, o.alarm_id, level + 1, now, step))
+        recipients = self.rule_file.step_recipients(level)
+        if recipients:
+            ops.append(
+                lambda conn: ladder.on_escalation(
+                    conn, o.alarm_id, level + 1, recipients, now, self.venue, self.timezone
+                )
+            )
         data = {"alarm_id": o.alarm_id, "rule": o.rule_id, "level": level + 1, "step": step}
         minutes = (now - o.raised_at) / 60
         if step == "buzzer" and esc.buzzer_device:
@@ -495,9 +520,17 @@ class RulesService:
     async def acknowledge(self, alarm_id: int, by: str) -> dict[str, Any]:
         await self.settled()  # staff act on what is on record, in order after it
         now = self.clock.time()
-        a: dict[str, Any] = await self.writer.transact(
-            lambda conn: alarms.acknowledge(conn, alarm_id, by, now)
-        )
+        tell = self.rule_file.notify.tell_ack
+
+        def op(conn: sqlite3.Connection) -> tuple[dict[str, Any], int]:
+            a = alarms.acknowledge(conn, alarm_id, by, now)
+            n = ladder.on_ack(conn, alarm_id, now, self.venue, self.timezone)[1] if tell else 0
+            return a, n
+
+        a: dict[str, Any]
+        a, told = await self.writer.transact(op)
+        if told:
+            self._notified()
         self.unacked.pop(alarm_id, None)
         await self.bus.publish(
             Event(
@@ -676,6 +709,21 @@ def build_rules_services(agent: Agent, path: str | None = None) -> list[Service]
         rule_file,
         timezone=agent.config.venue.timezone,
         region=agent.config.venue.food_safety_region,
+        venue=agent.config.venue.name,
     )
     SERVICES[agent] = svc
-    return [Service("rules", svc.run, stop=svc.stop, restart=True)]
+    out = [Service("rules", svc.run, stop=svc.stop, restart=True)]
+    if rule_file.notify.recipients:
+        from rules.notify.service import Notifier
+
+        notifier = Notifier(
+            agent.writer,
+            agent.clock,
+            rule_file.notify,
+            agent.config.venue.timezone,
+            agent.bus.publish,
+        )
+        svc.on_notify = notifier.wake
+        svc.notifier = notifier
+        out.append(Service("notifier", notifier.run, restart=True))
+    return out

@@ -61,3 +61,17 @@ V32_HACCP_RECEIPTS = Migration(
         "box TEXT NOT NULL, venue TEXT NOT NULL, sig TEXT NOT NULL)"
     ),
 )
+# Off-box notifications as durable records, one per (alarm, step, recipient).
+V33_NOTIFICATIONS = Migration(
+    33,
+    "rules",
+    "durable alarm notifications",
+    statements(
+        "CREATE TABLE notifications (id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL, "
+        "step TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL, "
+        "priority TEXT NOT NULL, title TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL, created REAL NOT NULL, next_at REAL NOT NULL, sent_at REAL, "
+        "last_error TEXT NOT NULL DEFAULT '', UNIQUE (alarm_id, step, recipient))",
+        "CREATE INDEX notifications_due ON notifications(state, next_at)",
+    ),
+)

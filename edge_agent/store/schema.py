@@ -26,7 +26,8 @@ MIGRATIONS: tuple[Migration, ...] = linear(
         migrations_rules.V20_HACCP,
         migrations_sync.V31_DOWNLINK,
         migrations_rules.V32_HACCP_RECEIPTS,
-        # New migrations go here, numbered 33, 34, ...
+        migrations_rules.V33_NOTIFICATIONS,
+        # New migrations go here, numbered 34, 35, ...
     )
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,1 @@
+"""Alarm notifications off the box: the ladder's recipients, durable records, Apprise."""
