@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from cloud_api import haccp
+from cloud_api import haccp, observability
+from cloud_api.metrics import CloudMetrics
 from cloud_api.openapi import OPENAPI
 from cloud_api.store import CloudStore, Refused
 from cloud_sync import crypto
@@ -25,9 +26,13 @@ CLOCK_SKEW_S = 300.0
 STORE: web.AppKey[CloudStore] = web.AppKey("store", CloudStore)
 
 
-def build_app(store: CloudStore, admin_token: str) -> web.Application:
+def build_app(
+    store: CloudStore, admin_token: str, metrics: CloudMetrics | None = None
+) -> web.Application:
     app = web.Application(client_max_size=MAX_ENVELOPE)
     app[STORE] = store
+    metrics = metrics or CloudMetrics()
+    store.on_ingest = metrics.on_ingest
     # One worker thread: the embedded SQLite sees a single writer, requests queue in order.
     pool = ThreadPoolExecutor(1, thread_name_prefix="cloud-db")
 
@@ -83,7 +88,9 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
             req = await request.json()
             if not isinstance(req, dict):
                 raise Refused(400, "enrolment request must be a JSON object")
-            return web.json_response(await run(store.enrol, req, remote(request)))
+            answer = await run(store.enrol, req, remote(request))
+            metrics.enrolments.labels(str(answer.get("tenant", ""))).inc()
+            return web.json_response(answer)
         except json.JSONDecodeError:
             return web.json_response({"error": "malformed JSON"}, status=400)
         except Refused as exc:
@@ -94,6 +101,7 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
         try:
             return web.json_response(await run(store.ingest, blob, remote(request)))
         except Refused as exc:
+            metrics.refused.labels(str(exc.status)).inc()
             return refused(exc)
 
     async def box_status(request: web.Request) -> web.Response:
@@ -103,6 +111,9 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
             await run(store.report_status, box_id, json.loads(body))
         except Refused as exc:
             return refused(exc)
+        box = await run(store.box, box_id)
+        if box is not None:
+            metrics.status_reports.labels(box.tenant_id).inc()
         return web.json_response({"ok": True})
 
     async def box_documents(request: web.Request) -> web.Response:
@@ -260,6 +271,7 @@ def build_app(store: CloudStore, admin_token: str) -> web.Application:
     r.add_get("/v1/security-events", admin(security))
     r.add_post("/v1/claims", admin(claims))
     r.add_post("/v1/documents", admin(publish))
+    observability.add_routes(app, metrics, lambda: run(store.ping), admin)
     app.on_cleanup.append(close)
     return app
 

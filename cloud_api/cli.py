@@ -14,7 +14,19 @@ DEFAULT_DATA = os.environ.get("BEERFLOW_CLOUD_DATA", "/var/lib/beerflow-cloud")
 
 
 def _db_url(args: argparse.Namespace) -> str:
-    return args.db or f"sqlite:///{os.path.join(args.data, 'cloud.db')}"
+    return normalise_db_url(
+        args.db
+        or os.environ.get("BEERFLOW_CLOUD_DB")
+        or f"sqlite:///{os.path.join(args.data, 'cloud.db')}"
+    )
+
+
+def normalise_db_url(url: str) -> str:
+    """A libpq URI (what CloudNativePG puts in its ``-app`` secret) as a SQLAlchemy URL."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
 
 
 def open_store(data: str, db_url: str) -> object:
@@ -45,10 +57,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from cloud_api.metrics import CloudMetrics
+    from cloud_api.observability import metrics_app
+
     store = open_store(args.data, _db_url(args))
     assert isinstance(store, CloudStore)
-    app = build_app(store, admin_token(args.data))
+    metrics = CloudMetrics()
+    app = build_app(store, admin_token(args.data), metrics)
+    if args.metrics_port:
+        # A second listener for Prometheus inside the cluster; the Ingress never routes to it.
+        sidecar = web.AppRunner(metrics_app(metrics), access_log=None)
+
+        async def start_metrics(_: web.Application) -> None:
+            await sidecar.setup()
+            await web.TCPSite(sidecar, args.host, args.metrics_port).start()
+
+        async def stop_metrics(_: web.Application) -> None:
+            await sidecar.cleanup()
+
+        app.on_startup.append(start_metrics)
+        app.on_cleanup.append(stop_metrics)
     web.run_app(app, host=args.host, port=args.port, print=None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema up to date, then exit (the deployment's migration Job)."""
+    import sqlalchemy as sa
+
+    from cloud_api.db import make_engine
+
+    engine = make_engine(_db_url(args))
+    try:
+        tables = sorted(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    print(f"schema up to date on {engine.dialect.name}: {len(tables)} tables")
+    return 0
+
+
+def cmd_init_secrets(args: argparse.Namespace) -> int:
+    """Write the cloud's keys and admin token into a new directory (mode 0700, files 0600)."""
+    from cloud_api.keys import load_or_create
+
+    if os.path.exists(args.directory) and os.listdir(args.directory):
+        print(f"error: {args.directory} exists and is not empty", file=sys.stderr)
+        return 1
+    os.makedirs(args.directory, mode=0o700, exist_ok=True)
+    os.chmod(args.directory, 0o700)
+    load_or_create(os.path.join(args.directory, "keys.json"))
+    admin_token(args.directory)
+    print(
+        f"wrote {args.directory}/keys.json and {args.directory}/admin.token; create the secret "
+        f"with: kubectl create secret generic beerflow-cloud-keys "
+        f"--from-file={args.directory}/keys.json --from-file={args.directory}/admin.token"
+    )
     return 0
 
 
@@ -143,15 +206,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--db",
         default=None,
-        help="SQLAlchemy URL (default: SQLite in the data directory; "
-        "postgresql+psycopg://… in production)",
+        help="SQLAlchemy or libpq URL (default: $BEERFLOW_CLOUD_DB, else SQLite in the data "
+        "directory; postgresql://… in production)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8600)
     s.add_argument("--log-level", default="INFO")
+    s.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="also serve /metrics without a token on this port (0: only behind the admin token)",
+    )
     s.set_defaults(func=cmd_serve)
+    m = sub.add_parser("migrate", help="create or upgrade the database schema, then exit")
+    m.set_defaults(func=cmd_migrate)
+    i = sub.add_parser(
+        "init-secrets", help="generate the cloud's keys and admin token into a new directory"
+    )
+    i.add_argument("directory")
+    i.set_defaults(func=cmd_init_secrets)
     c = sub.add_parser("claim", help="claim codes for enrolling boxes")
     csub = c.add_subparsers(dest="action", required=True, metavar="ACTION")
     cc = csub.add_parser("create", help="issue a one-time, expiring claim code for a venue")

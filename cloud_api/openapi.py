@@ -49,6 +49,25 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/openapi.json": {"get": _op("this document", "none")},
+        "/healthz": {
+            "get": _op("liveness: the service answers (does not touch the database)", "none")
+        },
+        "/readyz": {
+            "get": {
+                **_op("readiness: the database answers within 2 s", "none"),
+                "responses": {
+                    "200": {"description": "ready"},
+                    "503": {"description": "the database did not answer"},
+                },
+            }
+        },
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics (text exposition format); also served without a token on "
+                "the separate metrics listener (`serve --metrics-port`)",
+                "admin",
+            )
+        },
         "/v1/enrol": {
             "post": _op(
                 "enrol a box with a one-time claim code; returns the cloud's public keys, signed",

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from cloud_api import db, haccp
 from cloud_api.keys import CloudKeys
+from cloud_api.metrics import IngestObservation
 from cloud_sync import crypto
 from cloud_sync.envelope import EnvelopeHeader, OpenedRecord, open_records, read_header
 from cloud_sync.errors import EnvelopeError
@@ -60,6 +61,13 @@ class CloudStore:
         self._keys: dict[tuple[str, int], bytes] = {}
         self._ins_records_sql = db.insert_ignore_sql(engine, db.records)
         self._ins_losses = db.insert_ignore(engine, db.losses)
+        # Told of every stored envelope (the metrics); runs on the worker thread, must be cheap.
+        self.on_ingest: Callable[[IngestObservation], None] | None = None
+
+    def ping(self) -> None:
+        """One round trip to the database; raises if it cannot answer (the readiness probe)."""
+        with self.engine.connect() as c:
+            c.execute(sa.text("SELECT 1"))
 
     # ---- tenants, venues, claims -------------------------------------------------------
 
@@ -212,6 +220,7 @@ class CloudStore:
 
     def ingest(self, blob: bytes, remote: str) -> dict[str, Any]:
         """Authenticate, store idempotently, answer signed per-stream watermarks."""
+        t0 = time.perf_counter()
         try:
             header, hb, ct = read_header(blob)
         except EnvelopeError as exc:
@@ -244,6 +253,15 @@ class CloudStore:
                 raise
             self.security("replay", box.id, remote, f"envelope {header.envelope_id} seen before")
             raise Refused(409, "envelope replayed") from exc
+        if self.on_ingest is not None:
+            counts: dict[str, int] = {}
+            for rec in recs:
+                counts[rec[0]] = counts.get(rec[0], 0) + 1
+            self.on_ingest(
+                IngestObservation(
+                    box.tenant_id, box.venue_id, box.id, counts, time.perf_counter() - t0
+                )
+            )
         ans = {"box": box.id, "env": header.envelope_id, "acks": acks}
         return {**ans, "sig": crypto.b64(self.keys.sign.sign(canonical(ans)))}
 
