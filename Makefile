@@ -23,7 +23,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui simulators
+	$(PY) -m mypy edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui simulators integrations deploy/bluegreen.py
 
 check: lint typecheck test
 

@@ -133,6 +133,11 @@ class Agent:
         else:
             log.info("sync: not provisioned (run `beerflow-edge provision` to enable it)")
             self.api_extensions.append(_sync_not_provisioned)
+        if self.config.home_assistant is not None:
+            # Imported only when configured: it brings the MQTT client along.
+            from integrations.homeassistant.exporter import build_services as home_assistant
+
+            services += home_assistant(self)
         return services
 
     async def run(self, *, install_signals: bool = True) -> int:

@@ -81,8 +81,10 @@ class BrokerLink:
         on_up: Callable[[], None] = lambda: None,
         rng_seed: str = "",
         backoff: Backoff | None = None,
+        will: tuple[str, str] | None = None,
     ) -> None:
         self.broker = broker
+        self.will = will  # (topic, payload) the broker publishes, retained, if we vanish
         self.client_id = client_id
         self.clock = clock
         self.subscriptions: dict[str, int] = {}  # topic → qos
@@ -383,6 +385,8 @@ class BrokerLink:
             c.tls_set(ca_certs=b.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if b.username is not None:
             c.username_pw_set(b.username, self._password)
+        if self.will is not None:
+            c.will_set(self.will[0], self.will[1].encode(), qos=1, retain=True)
         loop = self._loop
         assert loop is not None
 

@@ -74,6 +74,12 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
     _index_unique(dec, "buses", [b.port for b in cfg.buses], "port", "serial port")
     broker_ids = _index_unique(dec, "brokers", [b.id for b in cfg.brokers], "id", "broker id")
     _index_unique(dec, "staff", [m.id for m in cfg.staff], "id", "staff id")
+    ha = cfg.home_assistant
+    if ha is not None and ha.broker not in broker_ids:
+        dec.error(
+            ("home_assistant", "broker"),
+            f"unknown broker {ha.broker!r}: define it in [[brokers]]",
+        )
     for i, member in enumerate(cfg.staff):
         try:
             parse_pin_hash(member.pin_hash)

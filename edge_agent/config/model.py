@@ -7,6 +7,8 @@ from typing import Literal
 
 from firmware_profiles.schema import SLUG, SLUG_HINT
 
+TOPIC = r"[a-zA-Z0-9_-]+(/[a-zA-Z0-9_-]+)*"
+TOPIC_HINT = "MQTT topic levels of letters, digits, '_' and '-' separated by '/'"
 STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
 
 
@@ -124,6 +126,25 @@ class BrokerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HomeAssistantSection:
+    """Export every point to Home Assistant through MQTT discovery (opt-in: absent, nothing
+    is published)."""
+
+    broker: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})  # a [[brokers]] id
+    enabled: bool = True
+    discovery_prefix: str = field(
+        default="homeassistant", metadata={"pattern": TOPIC, "pattern_hint": TOPIC_HINT}
+    )
+    base_topic: str = field(
+        default="beerflow", metadata={"pattern": TOPIC, "pattern_hint": TOPIC_HINT}
+    )
+    # A point's state is published at most this often (its latest value wins).
+    min_interval_s: float = field(default=5.0, metadata={"min": 0, "max": 3600})
+    # Home Assistant shows a point unavailable when nothing came for this long (0: never).
+    expire_after_s: int = field(default=900, metadata={"min": 0, "max": 86400})
+
+
+@dataclass(frozen=True, slots=True)
 class BleSection:
     adapter: str = "hci0"
     # Restart the scan when no advertisement arrived for this long (a stuck adapter).
@@ -183,6 +204,7 @@ class VenueConfig:
     ble: BleSection = BleSection()
     devices: tuple[DeviceConfig, ...] = ()
     staff: tuple[StaffMember, ...] = ()
+    home_assistant: HomeAssistantSection | None = None
     source: str = ""
 
     @property

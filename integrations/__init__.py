@@ -1,0 +1,1 @@
+"""Optional exports of the venue's data to other systems on the venue's own network."""
