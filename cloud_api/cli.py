@@ -194,6 +194,77 @@ def cmd_haccp_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_haccp_report(args: argparse.Namespace) -> int:
+    """The inspector's report from the cloud's copy of the chain alone (the box may be gone)."""
+    import datetime as dt
+    import time
+    import zoneinfo
+
+    from cloud_api import haccp
+    from cloud_api.store import CloudStore
+    from rules.cli import write_report
+    from rules.haccp import report
+    from rules.haccp.chain import HaccpRecord, MalformedRecord, strict_loads
+
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    rows = haccp.venue_records(store.engine, args.venue, limit=50_000_000)
+    recs = []
+    for r in rows:
+        try:
+            data = strict_loads(r["data"])
+        except MalformedRecord as exc:
+            data = {"malformed": str(exc)}
+        recs.append(
+            HaccpRecord(int(r["seq"]), float(r["ts"]), r["unit"], r["kind"], data, r["hash"])
+        )
+    tz_name = args.tz
+    if tz_name is None:  # the venue's zone, as its units were last described in the chain
+        zones = [
+            str(r.data.get("timezone"))
+            for r in recs
+            if r.kind == "unit_config" and r.data.get("timezone")
+        ]
+        tz_name = zones[-1] if zones else "UTC"
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name)
+        start = dt.datetime.combine(
+            dt.date.fromisoformat(args.date_from), dt.time(), tz
+        ).timestamp()
+        last = dt.date.fromisoformat(args.date_to) + dt.timedelta(days=1)
+        end = dt.datetime.combine(last, dt.time(), tz).timestamp()
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    chains = haccp.verify_venue(store.engine, args.venue)
+    if not chains:
+        print(f"venue {args.venue}: no box and no HACCP records", file=sys.stderr)
+        return 1
+    bad = next((c for c in chains if not c.ok), None)
+    anchored = [c.last_anchor for c in chains if c.last_anchor]
+    status = report.ChainStatus(
+        bad is None,
+        sum(c.records for c in chains),
+        bad.broken_seq if bad else None,
+        bad.reason if bad else "",
+        anchored[-1]["count"] if anchored else None,
+        anchored[-1]["received_at"] if anchored else None,
+    )
+    t0 = time.perf_counter()
+    rep = report.build(
+        recs,
+        start,
+        end,
+        status,
+        tz_name,
+        args.venue,
+        generated_at=time.time(),
+        lang=args.lang,
+        source="cloud",
+    )
+    return write_report(rep, args.format, args.output, t0)
+
+
 def _iso(ts: float) -> str:
     import datetime as dt
 
@@ -247,6 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hv.add_argument("--venue", required=True)
     hv.set_defaults(func=cmd_haccp_verify)
+    hr = hsub.add_parser("report", help="the inspector's report (PDF or CSV) from the cloud's copy")
+    hr.add_argument("--venue", required=True)
+    hr.add_argument("--from", dest="date_from", required=True, help="first day, YYYY-MM-DD")
+    hr.add_argument("--to", dest="date_to", required=True, help="last day, YYYY-MM-DD")
+    hr.add_argument("--format", choices=["pdf", "csv"], default="pdf")
+    hr.add_argument("--lang", choices=["en", "it"], default="en")
+    hr.add_argument("--tz", default=None, help="time zone (default: the venue's, from its records)")
+    hr.add_argument("--output", "-o", required=True, help="file to write")
+    hr.set_defaults(func=cmd_haccp_report)
     f = sub.add_parser("fleet", help="every box: online, last seen, backlog, versions")
     f.set_defaults(func=cmd_fleet)
     return p

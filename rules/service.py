@@ -28,7 +28,7 @@ from edge_agent.store.writer import StoreWriter
 from edge_agent.supervisor import Service
 from rules import alarms
 from rules.engine import Firing, RuleEngine, as_float
-from rules.haccp import chain, due
+from rules.haccp import chain, due, unit_config
 from rules.haccp.monitor import HaccpMonitor, Rec
 from rules.model import ACTION_HOOKS, RuleFile, load_rules, venue_rules_path
 from rules.notify import ladder
@@ -129,7 +129,7 @@ class RulesService:
             self.engine.resume(now),
             self.monitor.tick(now),
             self._escalations(now),
-            [self._missed_op(now)] if self.rule_file.haccp.units else [],
+            [self._unit_config_op(now), self._missed_op(now)] if self.rule_file.haccp.units else [],
         )
         await self.settled()
         self.ready.set()
@@ -419,6 +419,14 @@ class RulesService:
             if later:
                 return later[0]
         return None
+
+    def _unit_config_op(self, now: float) -> Op:
+        units = tuple(u for u in self.rule_file.haccp.units if u.kind != "line_clean")
+
+        def op(conn: sqlite3.Connection) -> None:
+            unit_config.record_changes(conn, units, self.region, now, self.timezone)
+
+        return op
 
     def _missed_op(self, now: float) -> Op:
         self._missed_scan_at = now

@@ -345,3 +345,34 @@ async def test_admin_token_guards_the_venue_chain(cloud: CloudServer) -> None:
     ):
         assert r.status == 401
     assert ADMIN
+
+
+async def test_the_cloud_alone_produces_the_inspectors_report(
+    synced: Box, cloud: CloudServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import datetime as dt
+
+    import pypdfium2 as pdfium
+
+    await synced.sync()
+    await synced.stop()
+    os.remove(synced.store)  # the box's SD card died
+    day = dt.datetime.fromtimestamp(synced.client.clock.time(), dt.UTC).date().isoformat()
+    base = ["--data", cloud.data, "--db", cloud.db_url, "haccp", "report", "--venue", VENUE]
+    period = ["--from", day, "--to", day, "--tz", "UTC"]
+    out = Path(cloud.data) / "r.pdf"
+    assert cloud_main([*base, *period, "-o", str(out)]) == 0
+    doc = pdfium.PdfDocument(str(out))
+    text = " ".join(
+        " ".join(doc[i].get_textpage().get_text_range() for i in range(len(doc))).split()
+    )
+    doc.close()
+    assert "from the cloud copy of the venue's records" in text
+    assert "Record chain: INTACT (11 records verified)" in text
+    assert "Last cloud anchor: 11 records verified" in text
+    assert "moved stock" in text and "Jo Bloggs (jo)" in text
+    rows_csv = Path(cloud.data) / "r.csv"
+    assert cloud_main([*base, *period, "--format", "csv", "-o", str(rows_csv)]) == 0
+    rows = list(csv.DictReader(rows_csv.read_text(encoding="utf-8").splitlines()))
+    assert [int(r["seq"]) for r in rows] == list(range(1, 12))

@@ -162,7 +162,10 @@ async def test_alarm_through_the_agent_and_its_api(
         assert status == 400
         status, body = await api_get(cfg.api.socket, "/haccp/records?unit=walk-in")
         kinds = [r["kind"] for r in json.loads(body)["records"]]
-        assert kinds[:1] == ["reading"]  # the 15-minute recorded readings run alongside
+        assert kinds[:2] == [
+            "unit_config",
+            "reading",
+        ]  # described, then its readings
         for k in ("excursion_start", "acknowledged", "corrective_action", "excursion_end", "check"):
             assert k in kinds
         (check,) = [r for r in json.loads(body)["records"] if r["kind"] == "check"]

@@ -32,6 +32,7 @@ RECORD_KINDS = (
     "check_action",  # the corrective action that completes a failed check
     "missed_check",  # a check not done by its deadline: stated, never left blank
     "signoff",  # a manager's verification of a period's records
+    "unit_config",  # a unit's label, type, point and limits, whenever they change
 )
 
 
