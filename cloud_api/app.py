@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -13,8 +14,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from cloud_api import haccp, observability
+from cloud_api import haccp, notify, observability
 from cloud_api.metrics import CloudMetrics
+from cloud_api.notify import CloudNotifier
 from cloud_api.openapi import OPENAPI
 from cloud_api.store import CloudStore, Refused
 from cloud_sync import crypto
@@ -24,10 +26,14 @@ T = TypeVar("T")
 MAX_ENVELOPE = 32 * 1024 * 1024
 CLOCK_SKEW_S = 300.0
 STORE: web.AppKey[CloudStore] = web.AppKey("store", CloudStore)
+NOTIFIER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("notifier", asyncio.Task)
 
 
 def build_app(
-    store: CloudStore, admin_token: str, metrics: CloudMetrics | None = None
+    store: CloudStore,
+    admin_token: str,
+    metrics: CloudMetrics | None = None,
+    notify_every_s: float | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_ENVELOPE)
     app[STORE] = store
@@ -251,6 +257,34 @@ def build_app(
             {"records": rows, "chains": [dataclasses.asdict(b) for b in chains]}
         )
 
+    notifier = CloudNotifier(store.engine, store.now)
+
+    async def put_notify(request: web.Request) -> web.Response:
+        venue = request.match_info["venue"]
+        try:
+            cfg = notify.parse_config(venue, await request.json())
+        except (ValueError, notify.NotifyConfigError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        await run(notify.save_config, store.engine, cfg)
+        return web.json_response({"venue": venue, "recipients": [r for r, _ in cfg.recipients]})
+
+    async def notifications(request: web.Request) -> web.Response:
+        return web.json_response(await run(notifier.rows, request.match_info["venue"]))
+
+    async def start_notifier(app: web.Application) -> None:
+        if notify_every_s is not None:
+            app[NOTIFIER_TASK] = asyncio.create_task(notifier.run(notify_every_s))
+
+    async def stop_notifier(app: web.Application) -> None:
+        task = app.get(NOTIFIER_TASK)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.on_startup.append(start_notifier)
+    app.on_cleanup.append(stop_notifier)
+
     async def close(_: web.Application) -> None:
         pool.shutdown(wait=True)
 
@@ -267,6 +301,8 @@ def build_app(
     r.add_get("/v1/venues/{venue}/losses", admin(losses))
     r.add_post("/v1/boxes/{box}/haccp/anchors", haccp_anchor)
     r.add_get("/v1/venues/{venue}/haccp/records", admin(haccp_records))
+    r.add_put("/v1/venues/{venue}/notify", admin(put_notify))
+    r.add_get("/v1/venues/{venue}/notifications", admin(notifications))
     r.add_get("/v1/fleet", admin(fleet))
     r.add_get("/v1/security-events", admin(security))
     r.add_post("/v1/claims", admin(claims))

@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = open_store(args.data, _db_url(args))
     assert isinstance(store, CloudStore)
     metrics = CloudMetrics()
-    app = build_app(store, admin_token(args.data), metrics)
+    app = build_app(store, admin_token(args.data), metrics, notify_every_s=30.0)
     if args.metrics_port:
         # A second listener for Prometheus inside the cluster; the Ingress never routes to it.
         sidecar = web.AppRunner(metrics_app(metrics), access_log=None)
@@ -265,6 +265,34 @@ def cmd_haccp_report(args: argparse.Namespace) -> int:
     return write_report(rep, args.format, args.output, t0)
 
 
+def cmd_notify_set(args: argparse.Namespace) -> int:
+    from cloud_api import notify
+    from cloud_api.store import CloudStore
+
+    recips = []
+    for raw in args.recipient:
+        rid, sep, url = raw.partition("=")
+        if not sep:
+            print(f"error: --recipient {rid!r}: use ID=APPRISE_URL", file=sys.stderr)
+            return 2
+        recips.append({"id": rid, "urls": [url]})
+    doc = {
+        "recipients": recips,
+        "silent_after_s": args.silent_after_min * 60,
+        "second_path_after_s": args.second_path_after_min * 60,
+    }
+    try:
+        cfg = notify.parse_config(args.venue, doc)
+    except notify.NotifyConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    store = open_store(args.data, _db_url(args))
+    assert isinstance(store, CloudStore)
+    notify.save_config(store.engine, cfg)
+    print(f"venue {args.venue}: {len(recips)} recipient(s)")
+    return 0
+
+
 def _iso(ts: float) -> str:
     import datetime as dt
 
@@ -327,6 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
     hr.add_argument("--tz", default=None, help="time zone (default: the venue's, from its records)")
     hr.add_argument("--output", "-o", required=True, help="file to write")
     hr.set_defaults(func=cmd_haccp_report)
+    n = sub.add_parser("notify", help="the cloud's own notifications for a venue")
+    nsub = n.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ns = nsub.add_parser("set", help="recipients for silent boxes and alarms not got through")
+    ns.add_argument("--venue", required=True)
+    ns.add_argument("--recipient", action="append", required=True, help="ID=APPRISE_URL")
+    ns.add_argument("--silent-after-min", type=float, default=30.0)
+    ns.add_argument("--second-path-after-min", type=float, default=10.0)
+    ns.set_defaults(func=cmd_notify_set)
     f = sub.add_parser("fleet", help="every box: online, last seen, backlog, versions")
     f.set_defaults(func=cmd_fleet)
     return p

@@ -158,6 +158,33 @@ haccp_anchors = sa.Table(
     sa.Column("problem", sa.Text, nullable=False, default=""),  # "" when it was accepted
 )
 sa.Index("haccp_anchors_box", haccp_anchors.c.box_id, haccp_anchors.c.id)
+# The cloud's own notification path: who to tell per venue, and durable notification rows
+# (one per venue, key, recipient) for alarms the box has not got through and for silent boxes.
+venue_notify = sa.Table(
+    "venue_notify",
+    metadata,
+    sa.Column("venue_id", sa.String(64), primary_key=True),
+    sa.Column("recipients", sa.Text, nullable=False),  # JSON [{"id", "urls"}]; secrets inside
+    sa.Column("silent_after_s", sa.Float, nullable=False),
+    sa.Column("second_path_after_s", sa.Float, nullable=False),
+)
+cloud_notifications = sa.Table(
+    "cloud_notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("venue_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("next_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("last_error", sa.Text, nullable=False, default=""),
+    sa.UniqueConstraint("venue_id", "key", "recipient"),
+)
 
 
 def make_engine(url: str) -> sa.Engine:

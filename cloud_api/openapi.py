@@ -140,6 +140,20 @@ OPENAPI: dict[str, Any] = {
                 params=("venue", "from", "to", "limit"),
             )
         },
+        "/v1/venues/{venue}/notify": {
+            "put": _op(
+                "who the cloud tells about a venue's silent box or an alarm the box has not "
+                "got through: recipients with Apprise URLs, silent_after_s, second_path_after_s",
+                "admin",
+                body="application/json",
+                params=("venue",),
+            )
+        },
+        "/v1/venues/{venue}/notifications": {
+            "get": _op(
+                "the cloud's notifications for a venue and their state", "admin", params=("venue",)
+            )
+        },
         "/v1/fleet": {"get": _op("every box: online, last seen, backlog, versions", "admin")},
         "/v1/security-events": {"get": _op("rejected requests, newest first", "admin")},
         "/v1/claims": {

@@ -9,6 +9,7 @@ leaves the store with the state of the last committed batch, from which `run` re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -247,6 +248,16 @@ class RulesService:
             if ops or rows:
                 job = functools.partial(_run_ops, ops=ops, rows=rows, now=now)
                 results = await self.writer.transact(job)
+                raised = {r[2]: r[1] for r in results if isinstance(r, tuple) and r[0] == "raised"}
+                if raised:  # the alarm's id, known only now, goes with its announcement
+                    after = [
+                        dataclasses.replace(
+                            ev, data={**ev.data, "alarm_id": raised[ev.data["rule"]]}
+                        )
+                        if ev.kind == "alarm.raised" and ev.data.get("rule") in raised
+                        else ev
+                        for ev in after
+                    ]
                 for res in results:
                     if isinstance(res, tuple) and res[0] == "raised":
                         _, alarm_id, rule_id, raised_at = res

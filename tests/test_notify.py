@@ -273,6 +273,9 @@ async def test_the_ladder_tells_each_step_then_the_ack_and_the_clear(
         assert "step 3, unacknowledged 30 min" in webhook.received[0]["title"]
         await until(lambda: len(smtp.messages) == 2, what="chef at step 3")
         alarm_id = next(e.data["alarm_id"] for e in events if e.kind == "notify.sent")
+        # the announcement carries the alarm's id (the cloud's second path matches on it)
+        raised = [e for e in box.events if e.kind == "alarm.raised"]
+        assert [e.data.get("alarm_id") for e in raised] == [alarm_id]
         await box.svc.acknowledge(alarm_id, "Sam (chef)")
         await until(lambda: len(webhook.received) == 2, what="ack told")
         assert webhook.received[1]["title"].startswith("[venue] acknowledged")
