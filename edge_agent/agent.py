@@ -64,7 +64,8 @@ class Agent:
             on_commit=self._on_commit,
         )
         self.writer.attach(self.bus)
-        self.supervisor = Supervisor(self.clock)
+        self.supervisor = Supervisor(self.clock, on_event=self.bus.publish)
+        self.metrics.watch_services(lambda: self.supervisor.states)
         self.api_ready = asyncio.Event()
         self.api = LocalApi(self, on_ready=self.api_ready.set)
         self.started_at = self.clock.time()
@@ -187,7 +188,10 @@ class Agent:
         devices = self.health.all()
         st = self.writer.stats
         return {
-            "status": "ok" if not self.supervisor.failed else "degraded",
+            # Green means data is flowing: every service running, none crashed or wedged.
+            "status": "ok"
+            if not (self.supervisor.failed or self.supervisor.degraded)
+            else "degraded",
             "version": __version__,
             "venue": {
                 "id": self.config.venue.id,
@@ -212,4 +216,6 @@ class Agent:
                 for s in self.bus.subscriptions
             },
             "tasks": sorted(self.supervisor.tasks),
+            "services": {n: st.report() for n, st in sorted(self.supervisor.states.items())},
+            "degraded": self.supervisor.degraded,
         }

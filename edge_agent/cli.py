@@ -122,9 +122,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Venue: {cfg.venue.name} ({cfg.venue.id})")
     if live is not None:
         print(
-            f"Agent: running {live['version']}, up {live['uptime_s']:.0f} s, "
+            f"Agent: running {live['version']} ({live['status']}), up {live['uptime_s']:.0f} s, "
             f"{live['devices']['connected']}/{live['devices']['total']} devices connected"
         )
+        for name in live.get("degraded", []):
+            st = live["services"][name]
+            err = f": {st['last_error']}" if st.get("last_error") else ""
+            print(
+                f"  DEGRADED service {name}: {st['state']} "
+                f"(restarts {st['restarts']}, crashes {st['crashes']}, stalls {st['stalls']}){err}"
+            )
         for d in devices:
             state = "connected" if d.get("connected") else "OFFLINE"
             seen = _fmt_ts(d["last_seen"]) if d.get("last_seen") else "never"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from edge_agent.bus import Bus
 from edge_agent.health import HealthRegistry
+from edge_agent.supervisor import ServiceState
 
 
 class _LiveCollector(Collector):
@@ -87,6 +90,35 @@ class _LiveCollector(Collector):
         )
 
 
+class _ServiceCollector(Collector):
+    """The supervisor's view of every long-lived service, read at scrape time."""
+
+    def __init__(self, states: Callable[[], dict[str, ServiceState]]) -> None:
+        self._states = states
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        up = GaugeMetricFamily(
+            "beerflow_service_up",
+            "1 while the service runs; 0 when it crashed, is wedged, restarting or failed",
+            labels=["service"],
+        )
+        restarts = GaugeMetricFamily(
+            "beerflow_service_restarts",
+            "Restarts by the supervisor since start",
+            labels=["service"],
+        )
+        stalls = GaugeMetricFamily(
+            "beerflow_service_stalls",
+            "Times the service was found busy with no progress (wedged)",
+            labels=["service"],
+        )
+        for name, st in sorted(self._states().items()):
+            up.add_metric([name], 1.0 if st.state in ("running", "stopped") else 0.0)
+            restarts.add_metric([name], st.restarts)
+            stalls.add_metric([name], st.stalls)
+        yield from (up, restarts, stalls)
+
+
 class AgentMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -110,6 +142,9 @@ class AgentMetrics:
 
     def watch(self, health: HealthRegistry, bus: Bus) -> None:
         self.registry.register(_LiveCollector(health, bus))
+
+    def watch_services(self, states: Callable[[], dict[str, ServiceState]]) -> None:
+        self.registry.register(_ServiceCollector(states))
 
     def on_commit(self, readings: int, events: int, seconds: float) -> None:
         self.readings_accepted.inc(readings)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from drivers.base import Devices, DriverContext
 from drivers.mqtt.commander import MqttCommander
+from drivers.mqtt.link import BrokerLink
 from drivers.mqtt.service import BrokerService, MqttDevice
 from edge_agent.config.model import BrokerConfig, VenueConfig
-from edge_agent.supervisor import Service
+from edge_agent.supervisor import Liveness, Service
 
 
 def client_id_for(cfg: VenueConfig, broker: BrokerConfig) -> str:
@@ -36,5 +37,16 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
         ctx.shared.setdefault("mqtt", {})[broker_id] = svc
         for d in by_broker[broker_id]:
             ctx.commanders[d.device.id] = MqttCommander(svc, d)
-        services.append(Service(f"mqtt:{broker_id}", svc.run, restart=True))
+        services.append(
+            Service(f"mqtt:{broker_id}", svc.run, restart=True, liveness=_liveness(svc.link))
+        )
     return services
+
+
+def _liveness(link: BrokerLink) -> Liveness:
+    # Wedged: messages received and not handled, and none handled for 30 s.
+    return Liveness(
+        progress=lambda: link.handled,
+        busy=lambda: link.received > link.handled,
+        stall_after_s=30.0,
+    )

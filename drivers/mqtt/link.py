@@ -112,7 +112,7 @@ class BrokerLink:
         self._session_start = 0  # index (in receive order) of the session's first message
         self._taken = 0  # messages handed to on_batch since start
         self.acked = 0  # QoS 1/2 messages acknowledged to the broker since start
-        self.progress = 0  # batches handled since start (the pump's heartbeat)
+        self.handled = 0  # messages handled (the pump's heartbeat; set to received on restart)
 
     @property
     def backlog(self) -> int:
@@ -142,7 +142,7 @@ class BrokerLink:
         # received and not acknowledged comes again from the broker.
         self._inbox.clear()
         self._unacked.clear()
-        self._session_start = self._taken = self._received
+        self._session_start = self._taken = self.handled = self._received
         # The link's own tasks die with it: a crash in either ends run() for the supervisor.
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._pump(), name=f"mqtt:{self.broker.id}:pump")
@@ -246,7 +246,7 @@ class BrokerLink:
                 if acks or committed is not None:
                     self._unacked.append((committed, acks))
                     self._ack_wake.set()
-                self.progress += 1
+                self.handled += len(batch)
 
     async def _acker(self) -> None:
         """Acknowledge each batch's messages once its commit is done, in receive order."""
