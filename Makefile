@@ -33,6 +33,8 @@ bench: venv
 	$(PY) bench/footprint.py --mixed
 	$(PY) bench/modbus.py
 	$(PY) bench/mqtt.py
+	$(PY) bench/mqtt_kill.py
+	$(PY) bench/fuzz.py
 	$(PY) bench/rules.py
 	$(PY) bench/haccp.py
 	$(PY) bench/sync.py

@@ -9,11 +9,22 @@ import json
 import logging
 import sqlite3
 import threading
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drivers.base import DriverContext
+from drivers.errors import CodecError
 from drivers.mqtt import factory
+from drivers.mqtt.codec import DeviceCodec
 from drivers.mqtt.service import BrokerService
+from edge_agent.bus import Bus, Overflow
+from edge_agent.clock import ManualClock
+from edge_agent.config.model import BrokerConfig, DeviceConfig, VenueConfig, VenueSection
 from edge_agent.health import HealthRegistry
+from edge_agent.messages import Reading
 from firmware_profiles.loader import load_library
 from simulators.mqtt.devices import GenericSensorSim
 from simulators.mqtt.malformed import BAD_AVAILABILITY, BAD_STATE
@@ -134,3 +145,88 @@ async def test_acknowledged_only_after_commit_and_a_redelivery_is_stored_once(
     finally:
         gate.set()
         await sim.stop()
+
+
+# ---- property: arbitrary payloads through Mosquitto and the driver ---------------------------
+
+_PROFILE = load_library().profiles["generic-json-sensor"]
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["temperature", "humidity", "ts", "x"]), inner, max_size=4
+        )
+    ),
+    max_leaves=12,
+)
+_payloads = st.one_of(
+    st.binary(max_size=300),
+    _json_values.map(lambda v: json.dumps(v).encode()),
+    st.sampled_from([p for p in BAD_STATE.values() if len(p) < 1_000_000]),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(msgs=st.lists(st.tuples(st.sampled_from(["state", "status"]), _payloads), max_size=8))
+def test_arbitrary_payloads_through_mosquitto_are_decoded_or_counted_and_the_loop_goes_on(
+    mosquitto, msgs
+):
+    """Whatever arrives, the driver's count of malformed messages is the pure codec's, the
+    service keeps running and a valid message after the rest is still read."""
+    codec = DeviceCodec(_PROFILE.mqtt, "prop")  # the oracle: the same codec, no I/O
+    expected = 0
+    for kind, payload in msgs:
+        try:
+            d = codec.decode(f"sensors/prop/{kind}", payload, 1_750_000_000.0)
+            expected += bool(d.problems)
+        except CodecError:
+            expected += 1
+    asyncio.run(_through_the_broker(mosquitto, msgs, expected))
+
+
+async def _through_the_broker(mosquitto: Any, msgs: list[tuple[str, bytes]], expected: int) -> None:
+    client = f"prop-{uuid.uuid4().hex[:8]}"
+    broker = BrokerConfig("p", port=mosquitto.port, client_id=client, keepalive_s=5)
+    dev = DeviceConfig(id="prop", profile=_PROFILE.id, address="prop", broker="p")
+    cfg = VenueConfig(VenueSection("prop", "Prop"), brokers=(broker,), devices=(dev,))
+    bus = Bus()
+    sub = bus.subscribe("t", (Reading,), 100_000, Overflow.DROP_NEWEST)
+    health = HealthRegistry()
+    ctx = DriverContext(cfg, bus, ManualClock(1_750_000_000.0), health)
+    (svc,) = factory.build(ctx, [(dev, _PROFILE)])
+    service: BrokerService = ctx.shared["mqtt"]["p"]
+    task = asyncio.create_task(svc.run())
+    try:
+        await until(lambda: service.link.connected, 10, "connected")
+        sim = GenericSensorSim(mosquitto.host, mosquitto.port, f"prop-pub-{client}", ManualClock())
+        await sim.start()  # also publishes its own retained 'online' elsewhere: not ours
+        try:
+            for kind, payload in msgs:
+                await sim.send(f"sensors/prop/{kind}", payload)
+            await sim.send("sensors/prop/state", b'{"temperature": 21.5}')
+        finally:
+            await sim.stop()
+        h = health.get("prop")
+        assert h is not None
+
+        got: list[Reading] = []
+
+        def seen() -> bool:
+            while len(sub.channel):
+                item = sub.channel.drop_oldest()
+                if item is not None:
+                    got.append(item)
+            return any(r.point == "temperature" and r.value == 21.5 for r in got)
+
+        await until(seen, 10, "the valid message after the rest")
+        assert not task.done()
+        assert h.malformed == expected
+        assert service.link.handled == service.link.received
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
