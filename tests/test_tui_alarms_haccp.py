@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import Checkbox, DataTable, Input, RadioButton, Select
 
 from tests.helpers import api_get, until
 from tests.peers.tui_agent import (  # noqa: F401 - agent is a fixture
@@ -21,7 +21,7 @@ from tests.peers.tui_agent import (  # noqa: F401 - agent is a fixture
 )
 from tests.test_tui_app import SIZE, svg_text
 from tui.app import KitchenApp
-from tui.forms import CorrectiveActionForm, PinForm, ProbeForm
+from tui.forms import CorrectiveActionForm, PinForm, ProbeForm, StaffPicker
 
 
 async def get(agent, path: str):
@@ -31,9 +31,18 @@ async def get(agent, path: str):
 
 
 async def fill(pilot, app: KitchenApp, **fields: str) -> None:
+    """Staff by tapping their name in the list; the other fields by their text."""
     form = app.screen
     for name, text in fields.items():
-        form.query_one(f"#{name}", Input).value = text
+        if name == "staff":
+            picker = form.query_one("#staff-pick", StaffPicker)
+            index = [m.id for m in picker.staff].index(text)
+            button = form.query_one(f"#staff-{index}")
+            button.scroll_visible(animate=False, immediate=True)
+            await pilot.pause()
+            await pilot.click(button)
+        else:
+            form.query_one(f"#{name}", Input).value = text
     await pilot.pause()
 
 
@@ -63,10 +72,11 @@ async def test_alarm_ack_with_pin_corrective_action_and_chain(agent, tmp_path):
         await fill(pilot, app, staff="12", pin="1111")
         await pilot.click("#ok")
         await until(lambda: not isinstance(app.screen, PinForm), what="form closed")
-        await until(lambda: "wrong PIN for Sam Okafor" in app.last_outcome, what="refusal")
+        await until(lambda: "Wrong staff or PIN" in app.last_outcome, what="refusal")
         await pilot.pause()
         shown = " ".join(svg_text(app, tmp_path, "refused").split())
-        assert "Refused by the agent" in shown and "wrong PIN" in shown, shown[-600:]
+        # said plainly, without naming whose ID it was
+        assert "Wrong staff or PIN" in shown and "Sam Okafor" not in app.last_outcome
         (still,) = (await get(agent, "/alarms"))["alarms"]
         assert still["acked_by"] is None and still["state"] == "raised"
         assert not (await get(agent, "/haccp/records?kind=acknowledged"))["records"]
@@ -75,25 +85,34 @@ async def test_alarm_ack_with_pin_corrective_action_and_chain(agent, tmp_path):
         await pilot.press("a")
         await until(lambda: isinstance(app.screen, PinForm), what="PIN form")
         await fill(pilot, app, staff="12", pin="2468")
+        app.screen.query_one("#pin", Input).focus()
         await pilot.press("enter")
         await until(
             lambda: app.snapshot.alarms and app.snapshot.alarms[0].state == "acknowledged",
             what="acknowledged on screen",
         )
+        # the outcome line names the unit and the person, not their IDs
+        assert app.last_outcome == "✔ Walk-in cold room: alarm acknowledged by Sam Okafor."
 
         # corrective action, verification reading typed with a decimal comma
         await pilot.press("c")
         await until(lambda: isinstance(app.screen, CorrectiveActionForm), what="action form")
-        await fill(
-            pilot,
-            app,
-            action="Stock moved to the reach-in; engineer called",
-            verification="4,5",
-            staff="12",
-            pin="2468",
-        )
-        app.screen.query_one("#disposition", Select).value = "moved"
+        form = app.screen
+        assert "Walk-in cold room" in str(form.query_one("#form-title").render())
+        # nothing is preselected: Confirm without a product disposition is refused
+        assert form.query_one("#disposition").pressed_index == -1
+        await pilot.click("#act-moved_stock")
+        await pilot.click("#act-called_engineer")
+        await fill(pilot, app, action="to the reach-in", verification="4,5", staff="12", pin="2468")
         await pilot.click("#ok")
+        await pilot.pause()
+        assert "product" in str(form.query_one("#form-error").render())
+        form.query_one("#disp-moved", RadioButton).value = True
+        assert form.query_one("#act-moved_stock", Checkbox).value
+        svg_text(app, tmp_path, "tui-corrective-form")
+        await pilot.click("#ok")
+        await pilot.pause()
+        assert not form.is_active, str(form.query_one("#form-error").render())
         await until(
             lambda: app.snapshot.alarms and app.snapshot.alarms[0].state == "actioned",
             what="actioned on screen",
@@ -105,7 +124,7 @@ async def test_alarm_ack_with_pin_corrective_action_and_chain(agent, tmp_path):
     (done,) = (await get(agent, "/alarms/history"))["alarms"]
     assert done["acked_by"] == "Sam Okafor (12)" and done["action_by"] == "Sam Okafor (12)"
     assert done["action"] == {
-        "action": "Stock moved to the reach-in; engineer called",
+        "action": "Moved stock to another unit; Called the engineer; to the reach-in",
         "disposition": "moved",
         "verification": 4.5,
     }
@@ -152,6 +171,7 @@ async def test_haccp_checks_probe_entry_log_and_locale(agent, tmp_path):
         await pilot.press("d")
         await until(lambda: isinstance(app.screen, PinForm), what="PIN form")
         await fill(pilot, app, staff="12", pin="2468")
+        app.screen.query_one("#pin", Input).focus()
         await pilot.press("enter")
         await until(
             lambda: sum(c.done_at is not None for c in app.snapshot.checks) == 2,

@@ -1,4 +1,5 @@
-"""`GET /readings/history` for the terminal's sparklines, read-only on the store.
+"""`GET /readings/history` for the terminal's sparklines, read-only on the store, and
+`GET /staff` (IDs and names, never the PIN hashes) so staff pick their name at the terminal.
 
 Registered by the agent through `agent.api_extensions.append(lambda app: add_routes(app, agent))`.
 It opens its own WAL reader so it never blocks the writer."""
@@ -62,9 +63,15 @@ def add_routes(app: web.Application, agent: Agent) -> None:
             }
         )
 
+    async def staff(_: web.Request) -> web.Response:
+        return web.json_response(
+            {"staff": [{"id": m.id, "name": m.name} for m in agent.config.staff]}
+        )
+
     async def close(_: web.Application) -> None:
         if "r" in readers:
             readers.pop("r").close()
 
     app.router.add_get("/readings/history", history)
+    app.router.add_get("/staff", staff)
     app.on_cleanup.append(close)

@@ -36,6 +36,8 @@ ROUTES = {
     "records": "/haccp/records",
     "verify": "/haccp/verify",
     "sync": "/sync",
+    "staff": "/staff",
+    "events": "/events/stream",
 }
 # The rules service's alarm states, as the terminal words them. An alarm whose condition has
 # cleared but that nobody has actioned yet is "cleared" (it still needs a corrective action).
@@ -100,6 +102,14 @@ class Device:
     errors: int
     malformed: int
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """Who may sign at the terminal: the ID and the name only (never a PIN hash)."""
+
+    id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +362,14 @@ class AgentClient:
         return ChecksDue(
             str(b.get("day") or ""), _f(b.get("from")) or 0.0, _f(b.get("to")) or 0.0, checks
         )
+
+    async def staff(self) -> list[StaffMember]:
+        b = await self._call("GET", "staff", ROUTES["staff"])
+        return [
+            StaffMember(str(m["id"]), str(m.get("name") or m["id"]))
+            for m in _items(b, "staff")
+            if "id" in m
+        ]
 
     async def haccp_units(self) -> list[HaccpUnit]:
         """The venue's HACCP units with the limits the rules service enforces (°C)."""

@@ -22,8 +22,17 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Static
+from textual.worker import Worker, WorkerState
 
-from tui.api_client import AgentClient, AgentUnreachable, ApiError, NotAvailable, Rejected
+from tui.api_client import (
+    AgentClient,
+    AgentUnreachable,
+    Alarm,
+    ApiError,
+    NotAvailable,
+    Rejected,
+    StaffMember,
+)
 from tui.forms import (
     CorrectiveAction,
     CorrectiveActionForm,
@@ -31,7 +40,9 @@ from tui.forms import (
     ProbeEntry,
     ProbeForm,
     StaffPin,
+    _Form,
 )
+from tui.guard import Guarded, log_path, log_to_file, report
 from tui.i18n import Locale, Translator
 from tui.model import UnitView, temperature_point, unit_limits, unit_views
 from tui.poller import AgentDown, AgentSnapshot, HistoryLoaded, Snapshot, backoff, fetch_snapshot
@@ -48,6 +59,8 @@ from tui.views import (
 )
 
 SCREENS = ("overview", "alarms", "haccp", "devices", "stock", "sync")
+# The terminal's own key actions, switched off while a form is open (see check_action).
+ACTIONS = frozenset({"show", "language", "quit", "acknowledge", "corrective", "probe", "mark_done"})
 HISTORY_WINDOW_S = 3 * 3600.0
 LIVE_SAMPLES = 360
 
@@ -63,17 +76,24 @@ def load_kinds() -> dict[str, dict[str, str]]:
         return {}
 
 
-class KitchenApp(App[int]):
-    CSS_PATH = "app.tcss"
+class KitchenApp(Guarded, App[int]):
+    CSS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "app.tcss")
+    ENABLE_COMMAND_PALETTE = False  # a kitchen screen, not a developer's console
     TITLE = "BeerFlow"
+    # Priority bindings: taken when the key is read, before the keys typed after it are handed
+    # to a widget, so `p` opens the form that the next keys land in (see tui/forms.py).
+    # check_action switches them off while a form is open.
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(str(i + 1), f"show('{n}')", n, show=False) for i, n in enumerate(SCREENS)),
-        Binding("l", "language", "language", show=False),
-        Binding("q", "quit", "quit", show=False),
-        Binding("a", "acknowledge", "ack", show=False),
-        Binding("c", "corrective", "corrective", show=False),
-        Binding("p", "probe", "probe", show=False),
-        Binding("d", "mark_done", "done", show=False),
+        *(
+            Binding(str(i + 1), f"show('{n}')", n, show=False, priority=True)
+            for i, n in enumerate(SCREENS)
+        ),
+        Binding("l", "language", "language", show=False, priority=True),
+        Binding("q", "quit", "quit", show=False, priority=True),
+        Binding("a", "acknowledge", "ack", show=False, priority=True),
+        Binding("c", "corrective", "corrective", show=False, priority=True),
+        Binding("p", "probe", "probe", show=False, priority=True),
+        Binding("d", "mark_done", "done", show=False, priority=True),
     ]
 
     def __init__(
@@ -145,6 +165,20 @@ class KitchenApp(App[int]):
         )
 
     # ---- workers: state in ----------------------------------------------------------------
+
+    # ---- robustness -------------------------------------------------------------------------
+
+    def unexpected_text(self, exc: BaseException) -> str:
+        return self.t("error.unexpected", error=type(exc).__name__)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            report(self, event.worker.error, f"worker {event.worker.name}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a form is open, the terminal's own keys (screens, quit, language) are off: a
+        digit or a letter typed into a form must never act on the screen behind it."""
+        return not (isinstance(self.screen, _Form) and action in ACTIONS)
 
     @work(group="agent", exclusive=False, exit_on_error=False)
     async def _poll(self) -> None:
@@ -321,52 +355,76 @@ class KitchenApp(App[int]):
         self.main_screen.query_one(OverviewView).retranslate()
         self._redraw()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
         bid = event.button.id or ""
         if bid.startswith("nav-"):
             self.action_show(bid.removeprefix("nav-"))
         elif bid == "ack":
-            self.action_acknowledge()
+            await self.action_acknowledge()
         elif bid == "corrective":
-            self.action_corrective()
+            await self.action_corrective()
         elif bid == "probe":
-            self.action_probe()
+            await self.action_probe()
         elif bid == "mark-done":
-            self.action_mark_done()
+            await self.action_mark_done()
         elif bid == "log":
             self._show_log()
         elif bid == "export":
             self._export()
 
-    def _selected_alarm(self) -> str | None:
+    def _selected_alarm(self) -> Alarm | None:
         if self.current != "alarms":
             self.action_show("alarms")
-        alarm = self.main_screen.query_one(AlarmsView).selected()
+        alarm_id = self.main_screen.query_one(AlarmsView).selected()
+        snap = self.snapshot
+        alarms = (snap.alarms or ()) if snap is not None else ()
+        alarm = next((a for a in alarms if a.id == alarm_id), None)
         if alarm is None:
             self.notify(self.t("alarms.select"), severity="warning")
         return alarm
 
-    def action_acknowledge(self) -> None:
+    def unit_label(self, unit: str, device: str = "") -> str:
+        snap = self.snapshot
+        if snap is None:
+            return unit or device
+        labels = {d.id: d.label for d in snap.devices}
+        labels.update({u.id: u.label for u in snap.units})
+        return labels.get(unit, "") or labels.get(device, "") or unit or device
+
+    def staff_list(self) -> tuple[StaffMember, ...] | None:
+        return self.snapshot.staff if self.snapshot else None
+
+    async def _open(self, form: _Form, done: Any) -> None:
+        """Open a form and wait until it is mounted, so the keys typed next land in it."""
+        if isinstance(self.screen, _Form):
+            return
+        await self.push_screen(form, done)
+
+    async def action_acknowledge(self) -> None:
         alarm = self._selected_alarm()
         if alarm is None:
             return
+        label = self.unit_label(alarm.unit, alarm.device)
 
         def done(result: object) -> None:
             if isinstance(result, StaffPin):
-                self._send_ack(alarm, result)
+                self._send_ack(alarm.id, label, result)
 
-        self.push_screen(PinForm(self.t, self.t("alarms.ack")), done)
+        title = f"{self.t('alarms.ack')} · {label}"
+        await self._open(PinForm(self.t, title, self.staff_list()), done)
 
-    def action_corrective(self) -> None:
+    async def action_corrective(self) -> None:
         alarm = self._selected_alarm()
         if alarm is None:
             return
+        label = self.unit_label(alarm.unit, alarm.device)
 
         def done(result: object) -> None:
             if isinstance(result, CorrectiveAction):
-                self._send_corrective(alarm, result)
+                self._send_corrective(alarm.id, label, result)
 
-        self.push_screen(CorrectiveActionForm(self.t, self.t("alarms.action")), done)
+        title = f"{self.t('alarms.action')} · {label}"
+        await self._open(CorrectiveActionForm(self.t, title, self.staff_list()), done)
 
     def _probe_units(self, first: str | None = None) -> list[tuple[str, str]]:
         """(label, id) of the HACCP units (what a probe reading is recorded against); the
@@ -376,14 +434,21 @@ class KitchenApp(App[int]):
         units = units or [(v.label, v.device_id) for v in self.unit_views()]
         return sorted(units, key=lambda u: u[1] != first)
 
-    def action_probe(self, unit: str | None = None) -> None:
+    async def action_probe(self, unit: str | None = None) -> None:
+        units = self._probe_units(unit)
+        if not units:
+            # Nothing to record against yet (no data from the agent so far, or it is away).
+            self.notify(self.t("haccp.no_units"), severity="warning")
+            return
+
         def done(result: object) -> None:
             if isinstance(result, ProbeEntry):
                 self._send_probe(result)
 
-        self.push_screen(ProbeForm(self.t, self.t("haccp.probe"), self._probe_units(unit)), done)
+        form = ProbeForm(self.t, self.t("haccp.probe"), units, self.staff_list())
+        await self._open(form, done)
 
-    def action_mark_done(self) -> None:
+    async def action_mark_done(self) -> None:
         if self.current != "haccp":
             self.action_show("haccp")
         check = self.main_screen.query_one(HaccpView).selected()
@@ -391,15 +456,16 @@ class KitchenApp(App[int]):
             self.notify(self.t("haccp.select"), severity="warning")
             return
         if check.kind == "probe":
-            self.action_probe(check.unit)  # a probe check is done by entering the reading
+            await self.action_probe(check.unit)  # a probe check is done by entering the reading
             return
+        label = check.label or self.unit_label(check.unit)
 
         def done(result: object) -> None:
             if isinstance(result, StaffPin):
-                self._send_check(check.unit, check.kind, result)
+                self._send_check(check.unit, check.kind, label, result)
 
-        title = f"{self.t('check.' + check.kind)} · {check.label or check.unit}"
-        self.push_screen(PinForm(self.t, title), done)
+        title = f"{self.t('check.' + check.kind)} · {label}"
+        await self._open(PinForm(self.t, title, self.staff_list()), done)
 
     def _to_c(self, value: float | None) -> float | None:
         if value is None or self.venue_unit != "F":
@@ -418,7 +484,13 @@ class KitchenApp(App[int]):
         except NotAvailable as exc:
             self.notify(self.t("banner.not_available", what=exc.route), severity="warning")
         except Rejected as exc:
-            text = self.t("error.rejected", reason=exc.reason)
+            # 401 says nothing about which half was wrong (nor whose ID it is).
+            if exc.status == 401:
+                text = self.t("error.wrong_pin")
+            elif exc.status == 429:
+                text = self.t("error.locked_out")
+            else:
+                text = self.t("error.rejected", reason=exc.reason)
             self._outcome(f"✖ {text}", "-refused")
             self.notify(text, severity="error")
         except AgentUnreachable as exc:
@@ -438,15 +510,20 @@ class KitchenApp(App[int]):
             return  # the polling worker reports the agent's state
         self.post_message(AgentSnapshot(snap))
 
-    @work(group="intent")
-    async def _send_ack(self, alarm: str, staff: StaffPin) -> None:
+    @work(group="intent", exit_on_error=False)
+    async def _send_ack(self, alarm: str, label: str, staff: StaffPin) -> None:
         await self._intent(
             self.client.acknowledge(alarm, staff.staff_id, staff.pin),
-            self.t("alarms.acked", staff=staff.staff_id),
+            self.t("alarms.acked", unit=label, staff=self.staff_name(staff.staff_id)),
         )
 
-    @work(group="intent")
-    async def _send_corrective(self, alarm: str, form: CorrectiveAction) -> None:
+    def staff_name(self, staff_id: str) -> str:
+        """Outcome lines name the person (the ID alone means nothing to the next shift)."""
+        member = next((m for m in self.staff_list() or () if m.id == staff_id), None)
+        return member.name if member else staff_id
+
+    @work(group="intent", exit_on_error=False)
+    async def _send_corrective(self, alarm: str, label: str, form: CorrectiveAction) -> None:
         await self._intent(
             self.client.corrective_action(
                 alarm,
@@ -456,17 +533,22 @@ class KitchenApp(App[int]):
                 form.disposition,
                 self._to_c(form.verification_reading),
             ),
-            self.t("alarms.action_saved"),
+            self.t("alarms.action_saved", unit=label, staff=self.staff_name(form.staff.staff_id)),
         )
 
-    @work(group="intent")
-    async def _send_check(self, unit: str, kind: str, staff: StaffPin) -> None:
+    @work(group="intent", exit_on_error=False)
+    async def _send_check(self, unit: str, kind: str, label: str, staff: StaffPin) -> None:
         await self._intent(
             self.client.record_check(unit, kind, staff.staff_id, staff.pin, passed=True),
-            self.t("haccp.check_saved", check=self.t("check." + kind), unit=unit),
+            self.t(
+                "haccp.check_saved",
+                check=self.t("check." + kind),
+                unit=label,
+                staff=self.staff_name(staff.staff_id),
+            ),
         )
 
-    @work(group="intent")
+    @work(group="intent", exit_on_error=False)
     async def _send_probe(self, entry: ProbeEntry) -> None:
         value_c = self._to_c(entry.value)
         assert value_c is not None
@@ -475,7 +557,12 @@ class KitchenApp(App[int]):
             self.client.record_probe_reading(
                 entry.unit, value_c, entry.staff.staff_id, entry.staff.pin
             ),
-            self.t("haccp.probe_saved", value=shown),
+            self.t(
+                "haccp.probe_saved",
+                value=shown,
+                unit=self.unit_label(entry.unit),
+                staff=self.staff_name(entry.staff.staff_id),
+            ),
         )
 
     def _day(self) -> tuple[str, float, float]:
@@ -503,7 +590,7 @@ class KitchenApp(App[int]):
                 return chosen
         return units[0] if units else None
 
-    @work(group="intent")
+    @work(group="intent", exit_on_error=False)
     async def _show_log(self) -> None:
         unit = self._log_unit()
         if unit is None:
@@ -539,7 +626,7 @@ class KitchenApp(App[int]):
         v = value_c * 9 / 5 + 32 if self.venue_unit == "F" else value_c
         return f"{self.t.number(v)} {'°F' if self.venue_unit == 'F' else '°C'}"
 
-    @work(group="intent")
+    @work(group="intent", exit_on_error=False)
     async def _export(self) -> None:
         day, start, end = self._day()
         rows: list[list[Any]] = []
@@ -574,5 +661,6 @@ def run_tui(socket_path: str, locale: str, unit: str) -> int:
     """Entry point for `beerflow-edge tui`."""
     loc: Locale = "it" if locale == "it" else "en"
     app = KitchenApp(socket_path, loc, unit)
+    log_to_file(log_path())
     rc = app.run()
     return rc or 0

@@ -24,6 +24,7 @@ from tui.api_client import (
     NotAvailable,
     Reading,
     Rejected,
+    StaffMember,
     SyncStatus,
 )
 
@@ -41,6 +42,7 @@ class Snapshot:
     sync: SyncStatus | None
     units: tuple[HaccpUnit, ...] = ()
     recent_alarms: tuple[Alarm, ...] = ()
+    staff: tuple[StaffMember, ...] | None = None  # None: an agent without the staff list
 
     @property
     def checks(self) -> tuple[HaccpCheck, ...] | None:
@@ -82,12 +84,13 @@ async def fetch_snapshot(client: AgentClient) -> Snapshot:
     health, devices, latest = await asyncio.gather(
         client.health(), client.devices(), client.latest()
     )
-    alarms, checks, sync, units, recent = await asyncio.gather(
+    alarms, checks, sync, units, recent, staff = await asyncio.gather(
         _optional(client.alarms),
         _optional(client.haccp_checks_due),
         _optional(client.sync_status),
         _optional(client.haccp_units),
         _optional(client.alarm_history),
+        _optional(client.staff),
     )
     return Snapshot(
         health,
@@ -98,6 +101,7 @@ async def fetch_snapshot(client: AgentClient) -> Snapshot:
         sync,
         tuple(units or ()),
         tuple(recent or ()),
+        None if staff is None else tuple(staff),
     )
 
 

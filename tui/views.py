@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Static
 
 from tui.api_client import Alarm, HaccpCheck
+from tui.guard import Guarded
 from tui.model import (
     BATTERY_NAMES,
     ICONS,
@@ -50,7 +52,7 @@ HACCP_BUTTONS = (
 ALARM_COLUMNS = ("severity", "unit", "what", "since", "state", "by")
 
 
-class View(Vertical):
+class View(Guarded, Vertical):
     """Base: `draw()` is called with the app when state or language changes."""
 
     @property
@@ -72,11 +74,27 @@ class View(Vertical):
 Rows = Sequence[tuple[str, list[Any]]]
 
 
+class Table(Guarded, DataTable[Any]):
+    """A DataTable that ignores a tap on a cell or header drawn before the table was refilled
+    (Textual's own click handler indexes the new columns with the old position)."""
+
+    async def _on_click(self, event: events.Click) -> None:
+        # Textual calls each class's handler in turn; prevent_default skips DataTable's.
+        meta = event.style.meta
+        column, row = meta.get("column", -1), meta.get("row", -1)
+        if column >= len(self.ordered_columns) or row >= self.row_count:
+            event.prevent_default()
+
+
 def _fill(table: DataTable[Any], columns: Sequence[str], rows: Rows) -> None:
-    """Replace a table's content, keeping the cursor row (staff may be about to press a button)."""
+    """Replace a table's content, keeping the cursor row (staff may be about to press a button).
+    The columns are rebuilt only when their titles change (the language was switched)."""
     cursor = table.cursor_row
-    table.clear(columns=True)
-    table.add_columns(*columns)
+    if [str(c.label) for c in table.ordered_columns] != list(columns):
+        table.clear(columns=True)
+        table.add_columns(*columns)
+    else:
+        table.clear()
     for key, row in rows:
         table.add_row(*row, key=key)
     if rows:
@@ -128,7 +146,7 @@ def summary_text(app: KitchenApp, views: Sequence[UnitView]) -> tuple[str, str]:
 
 class DevicesView(View):
     def compose(self) -> ComposeResult:
-        yield DataTable(id="devices-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="devices-table", cursor_type="row", zebra_stripes=True)
 
     def draw(self) -> None:
         app = self.kitchen
@@ -176,7 +194,7 @@ class DevicesView(View):
 class StockView(View):
     def compose(self) -> ComposeResult:
         yield Static("", id="stock-note", classes="note")
-        yield DataTable(id="stock-table", zebra_stripes=True)
+        yield Table(id="stock-table", zebra_stripes=True)
 
     def draw(self) -> None:
         app = self.kitchen
@@ -206,7 +224,7 @@ class SyncView(View):
     def compose(self) -> ComposeResult:
         yield Static("", id="sync-state", classes="big-note")
         yield Static("", id="sync-last", classes="note")
-        yield DataTable(id="sync-table", zebra_stripes=True)
+        yield Table(id="sync-table", zebra_stripes=True)
 
     def draw(self) -> None:
         app = self.kitchen
@@ -237,12 +255,12 @@ class SyncView(View):
 class AlarmsView(View):
     def compose(self) -> ComposeResult:
         yield Static("", id="alarms-note", classes="note")
-        yield DataTable(id="alarms-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="alarms-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="actions"):
             yield Button("", id="ack", variant="warning")
             yield Button("", id="corrective", variant="primary")
         yield Static("", id="alarms-recent-title", classes="section-title")
-        yield DataTable(id="alarms-recent", cursor_type="none", zebra_stripes=True)
+        yield Table(id="alarms-recent", cursor_type="none", zebra_stripes=True)
 
     def _rows(self, alarms: Sequence[Alarm]) -> Rows:
         app = self.kitchen
@@ -305,7 +323,7 @@ class HaccpView(View):
     def compose(self) -> ComposeResult:
         yield Static("", id="haccp-title", classes="section-title")
         yield Static("", id="haccp-note", classes="note")
-        yield DataTable(id="haccp-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="haccp-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(classes="actions"):
             for bid, _ in HACCP_BUTTONS:
                 yield Button("", id=bid, variant="primary" if bid == "probe" else "default")
