@@ -255,7 +255,7 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    async def run(transport: str, what: str, fn: str, *call: Any) -> None:
+    async def run(transport: str, what: str, fn: str, *call: Any, **kw: Any) -> None:
         try:
             module = importlib.import_module(f"drivers.{transport}.discovery")
         except ImportError:
@@ -263,7 +263,7 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
             return
         say(f"{what}: scanning…")
         try:
-            result = await getattr(module, fn)(*call)
+            result = await getattr(module, fn)(*call, **kw)
         except EdgeError as exc:
             say(f"{what}: failed: {exc}")
             return
@@ -296,8 +296,16 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
             say(f"MQTT: no broker {broker_id!r} in the config")
             continue
         await run("mqtt", f"MQTT {broker_id}", "discover", broker, args.seconds)
+    identity = None
+    if args.opcua and cfg is not None:
+        # The box's own certificate (made now if the agent has not run yet), so a server that
+        # accepts only secure sessions can be browsed; trust it on the server first.
+        from drivers.opcua.certs import box_application_uri, box_pki_dir, ensure_identity
+
+        identity = ensure_identity(box_pki_dir(cfg.storage.path), box_application_uri(cfg.venue.id))
+        say(f"OPC-UA: using the box's certificate {identity.cert_path} ({identity.thumbprint})")
     for url in args.opcua or ():
-        await run("opcua", f"OPC-UA {url}", "discover", url)
+        await run("opcua", f"OPC-UA {url}", "discover", url, identity=identity)
     for port in args.serial or ():
         await run("serial", f"serial {port}", "probe", port)
     return found

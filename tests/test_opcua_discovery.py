@@ -63,3 +63,30 @@ async def test_demo_part_is_secure_only_and_discoverable_with_the_box_certificat
         assert [d["address"] for d in found] == [d.address for d in cfg.devices]
     finally:
         await part.stop()
+
+
+async def test_discover_cli_browses_a_secure_only_server_with_the_box_certificate(
+    tmp_path, write_config, capsys
+):
+    import asyncio
+    import os
+
+    from drivers.opcua.certs import box_pki_dir
+    from edge_agent.cli import main
+    from edge_agent.clock import ManualClock
+    from simulators.opcua.combi_server import demo_part
+
+    part = await demo_part(str(tmp_path / "sim"), ManualClock(1_750_000_000.0))
+    try:
+        cfg_path = write_config(MINIMAL_VENUE)
+        url = part.config_toml.split('address = "')[1].partition("#")[0]
+        code = await asyncio.to_thread(main, ["discover", "--opcua", url, "-c", cfg_path])
+    finally:
+        await part.stop()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "2 device(s) recognised" in err and "combi-1" in out and "combi-2" in out
+    # the certificate used is the one the agent will use (beside the store, key private)
+    cfg = load_config(cfg_path)
+    key = os.path.join(box_pki_dir(cfg.storage.path), "client-key.pem")
+    assert os.stat(key).st_mode & 0o077 == 0

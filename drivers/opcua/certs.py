@@ -102,6 +102,15 @@ def _write_private(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def box_pki_dir(storage_path: str) -> str:
+    """Where the box keeps its OPC-UA identity: beside its database."""
+    return os.path.join(os.path.dirname(os.path.abspath(storage_path)), "opcua-pki")
+
+
+def box_application_uri(venue_id: str) -> str:
+    return f"urn:beerflow-edge:{venue_id}"
+
+
 def ensure_identity(directory: str | Path, application_uri: str) -> Identity:
     """Load the box's client identity from `directory`, creating it on first use."""
     d = Path(directory)

@@ -3,8 +3,13 @@ checked against the profile before anything is sent. No sockets, clocks or logge
 
 from __future__ import annotations
 
+import enum
 import math
+import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+from asyncua import ua
 
 from drivers.errors import CodecError, CommandRejected
 from edge_agent.messages import Value
@@ -23,12 +28,53 @@ INT_RANGES: dict[str, tuple[int, int]] = {
     "byte": (0, 255),
 }
 FLOAT_TYPES = frozenset({"float", "double"})
+# SQLite stores integers as signed 64-bit: a UInt64 above that is published as a float.
+_INT64 = INT_RANGES["int64"]
+# OPC-UA's DateTime zero (1601-01-01) and anything before 1970 mean "no time".
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_BYTES = MAX_TEXT // 2
+
+
+def scalar(name: str, raw: Any) -> Any:
+    """A built-in OPC-UA scalar as a plain Python value the point rules apply to.
+
+    LocalizedText → its text, QualifiedName → its name, DateTime → unix seconds, an
+    enumeration → its integer value, ByteString → lower-case hex, Guid → its text form,
+    NodeId → its string form. Other values pass through unchanged."""
+    if isinstance(raw, ua.LocalizedText):
+        if raw.Text is None:
+            raise CodecError(f"{name}: localized text without text")
+        return raw.Text
+    if isinstance(raw, ua.QualifiedName):
+        if raw.Name is None:
+            raise CodecError(f"{name}: qualified name without a name")
+        return raw.Name
+    if isinstance(raw, datetime):
+        aware = raw if raw.tzinfo is not None else raw.replace(tzinfo=UTC)
+        if aware <= _EPOCH:
+            raise CodecError(f"{name}: no time (DateTime {raw.isoformat()})")
+        return aware.timestamp()
+    if isinstance(raw, enum.Enum) and not isinstance(raw, bool):
+        value = raw.value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CodecError(f"{name}: enumeration {type(raw).__name__} is not integer-valued")
+        return value
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_BYTES:
+            raise CodecError(f"{name}: byte string longer than {MAX_BYTES} bytes")
+        return bytes(raw).hex()
+    if isinstance(raw, uuid.UUID):
+        return str(raw)
+    if isinstance(raw, ua.NodeId):
+        return raw.to_string()
+    return raw
 
 
 def decode_value(point: OpcuaPoint, raw: Any) -> Value:
     """The value a point publishes for one raw variant value; CodecError when it does not fit."""
     if raw is None:
         raise CodecError(f"{point.name}: no value")
+    raw = scalar(point.name, raw)
     if point.enum:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise CodecError(f"{point.name}: enum value must be an integer, got {_kind(raw)}")
@@ -42,7 +88,7 @@ def decode_value(point: OpcuaPoint, raw: Any) -> Value:
         if isinstance(raw, float) and not math.isfinite(raw):
             raise CodecError(f"{point.name}: not a finite number ({raw})")
         if isinstance(raw, int) and point.scale == 1.0 and point.offset == 0.0:
-            return raw
+            return raw if _INT64[0] <= raw <= _INT64[1] else float(raw)
         value = float(raw) * point.scale + point.offset
         if not math.isfinite(value):
             raise CodecError(f"{point.name}: scaled value overflows")

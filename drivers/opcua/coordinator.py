@@ -68,6 +68,9 @@ class OpcuaCoordinator:
         self.mode: str = "disconnected"  # "subscription" | "polling" | "disconnected"
         self.connects = 0
         self._logged_missing = False
+        # Values read just before subscribing: a subscription's first notification repeats
+        # each of them, and is not a new reading.
+        self._before_subscribe: dict[str, Any] = {}
 
     # ---- the connection loop -----------------------------------------------------------------
 
@@ -105,7 +108,8 @@ class OpcuaCoordinator:
                 self.device_id,
                 ", ".join(session.missing),
             )
-        await self.read_all(session)
+        self._before_subscribe = {}
+        await self.read_all(session, remember=True)
         self.backoff.reset()
         self.connects += 1
         refused = await session.subscribe(self._on_change)
@@ -138,11 +142,13 @@ class OpcuaCoordinator:
 
     # ---- readings ----------------------------------------------------------------------------
 
-    async def read_all(self, session: UaSession) -> list[Reading]:
+    async def read_all(self, session: UaSession, *, remember: bool = False) -> list[Reading]:
         rows = await session.read()
         now = self.clock.time()
         out = []
         for name, raw, bad in rows:
+            if remember and bad is None:
+                self._before_subscribe[name] = raw
             reading = self._reading(name, raw, bad, now)
             if reading is not None:
                 out.append(reading)
@@ -163,6 +169,11 @@ class OpcuaCoordinator:
         return Reading(self.device_id, name, value, now, point.unit)
 
     async def _on_change(self, name: str, raw: Any, good: bool) -> None:
+        if name in self._before_subscribe:
+            # the first notification for this node: skip it when it repeats what was read
+            if good and self._before_subscribe.pop(name) == raw:
+                return
+            self._before_subscribe.pop(name, None)
         now = self.clock.time()
         reading = self._reading(name, raw, None if good else "a bad status", now)
         if reading is not None:

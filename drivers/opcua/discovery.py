@@ -18,7 +18,8 @@ from asyncua.common.node import Node
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
-from drivers.errors import DeviceIOError
+from drivers.errors import CodecError, DeviceIOError
+from drivers.opcua import codec
 from drivers.opcua.certs import Identity
 from firmware_profiles.loader import ProfileLibrary, load_library
 from firmware_profiles.sections.opcua import OpcuaSection, path_steps
@@ -164,8 +165,8 @@ async def _device_class(child: Node, section: OpcuaSection, qualified: Any) -> s
                 return None
             try:
                 value = await child.get_child(path)
-                text = await value.read_value()
+                text = codec.scalar("DeviceClass", await value.read_value())
                 return text if isinstance(text, str) else None
-            except UaStatusCodeError:
+            except (UaStatusCodeError, CodecError):
                 return None
     return None

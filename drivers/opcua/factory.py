@@ -4,12 +4,11 @@ security share the box's client certificate, created on first use next to the st
 from __future__ import annotations
 
 import logging
-import os
 import random
 
 from drivers.base import Devices, DriverContext
 from drivers.opcua.address import parse_address
-from drivers.opcua.certs import Identity, ensure_identity
+from drivers.opcua.certs import Identity, box_application_uri, box_pki_dir, ensure_identity
 from drivers.opcua.coordinator import OpcuaCoordinator
 from edge_agent.supervisor import Service
 
@@ -17,11 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def pki_dir(ctx: DriverContext) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(ctx.config.storage.path)), "opcua-pki")
+    return box_pki_dir(ctx.config.storage.path)
 
 
 def application_uri(ctx: DriverContext) -> str:
-    return f"urn:beerflow-edge:{ctx.config.venue.id}"
+    return box_application_uri(ctx.config.venue.id)
 
 
 def box_identity(ctx: DriverContext) -> Identity:

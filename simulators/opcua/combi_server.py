@@ -59,6 +59,12 @@ def _status(code: int) -> ua.StatusCode:
     return ua.StatusCode(UInt32(code))
 
 
+def _typed(value: Any, vt: ua.VariantType) -> Any:
+    if vt == ua.VariantType.LocalizedText:
+        return ua.LocalizedText(str(value), "en")
+    return value
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -208,10 +214,11 @@ class CombiServer:
                 ("humidity", "ActualHumidity", ua.VariantType.Int32),
                 ("door_open", "IsDoorOpen", ua.VariantType.Boolean),
                 ("energy_saving", "IsEnergySavingActive", ua.VariantType.Boolean),
-                ("program", "ProgramName", ua.VariantType.String),
+                # OPC 30200 types ProgramName as LocalizedText (the name in the oven's language)
+                ("program", "ProgramName", ua.VariantType.LocalizedText),
             ):
                 nodes[key] = await cs.add_variable(
-                    cke, browse, ua.Variant(self._value(model, key), vt)
+                    cke, browse, ua.Variant(_typed(self._value(model, key), vt), vt)
                 )
             await nodes["set_temperature"].set_writable()
             await cs.add_method(
@@ -288,7 +295,7 @@ class CombiServer:
                 if key == "mode":
                     vt = ua.VariantType.Int32
                 await self._server.write_attribute_value(
-                    node.nodeid, ua.DataValue(ua.Variant(value, vt))
+                    node.nodeid, ua.DataValue(ua.Variant(_typed(value, vt), vt))
                 )
 
     async def _tick(self) -> None:
