@@ -365,7 +365,10 @@ async def test_an_agent_announces_every_point_and_publishes_states(
             lambda: ha_client.latest().get("beerflow/the-crown/status") == b"online", 10, "online"
         )
 
-        # A device reports; Home Assistant sees the value on the entity's state topic.
+        # A device reports (once the driver is subscribed: the message is not retained);
+        # Home Assistant sees the value on the entity's state topic.
+        driver = agent.drivers.shared["mqtt"]["local"]
+        await until(lambda: driver.link.connected, 15, "the MQTT driver subscribed")
         ha_client.publish(
             "zigbee2mqtt/freezer",
             json.dumps({"temperature": -18.5, "humidity": 40, "battery": 90, "linkquality": 120}),
