@@ -23,9 +23,12 @@ from edge_agent.config.model import VenueConfig
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Event, Severity
 from edge_agent.metrics import AgentMetrics
+from edge_agent.sd_notify import Notifier, watchdog_interval_s
 from edge_agent.store.retention import RetentionPolicy, apply_retention
 from edge_agent.store.writer import StoreWriter, WriterStats
 from edge_agent.supervisor import Service, Supervisor
+from edge_agent.timesync import ClockSync, clock_sync, warn_if_unsynchronised
+from edge_agent.watchdog import Heartbeat, WriterProgress
 from firmware_profiles.loader import ProfileLibrary
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,15 @@ class Agent:
         self.api_extensions: list[Callable[[web.Application], None]] = []
         self.drivers = DriverContext(config, self.bus, self.clock, self.health, store=self.writer)
         self.commands = CommandRouter(self.drivers, self.bus, self.clock)
+        # Under systemd (Type=notify): READY once the API answers, then watchdog pings only
+        # while the loop and the store writer make progress.
+        self.heartbeat = Heartbeat(
+            Notifier.from_env(),
+            watchdog_interval_s(),
+            [("store writer", WriterProgress(self.writer))],
+            self.api_ready,
+            status=self._status_line,
+        )
 
     def _on_commit(self, stats: WriterStats, readings: int, events: int, seconds: float) -> None:
         self.metrics.on_commit(readings, events, seconds)
@@ -106,6 +118,8 @@ class Agent:
             *self._extra,
         ]
         support.append(Service("command-router", self.commands.run, restart=True))
+        if self.heartbeat.notifier.enabled:
+            support.append(Service("watchdog", self.heartbeat.run, stop=self.heartbeat.stop))
         support += self._optional_services()
         devices = []
         for dev in self.config.devices:
@@ -160,11 +174,30 @@ class Agent:
             len(self.config.devices),
             self.config.storage.path,
         )
+        if warn_if_unsynchronised() is ClockSync.UNSYNCHRONISED:
+            await self.writer.submit(
+                Event(
+                    "agent.clock_unsynchronised",
+                    self.clock.time(),
+                    "agent",
+                    Severity.WARNING,
+                    "system clock not synchronised: record times may be wrong",
+                    {},
+                )
+            )
         await self.supervisor.run(self.services())
         return 1 if self.supervisor.failed else 0
 
     def stop(self) -> None:
         self.supervisor.request_stop()
+
+    def _status_line(self) -> str:
+        devices = self.health.all()
+        up = sum(1 for h in devices if h.connected)
+        return (
+            f"{up}/{len(self.config.devices)} devices connected, "
+            f"{self.writer.stats.readings} readings stored"
+        )
 
     # ---- reports for the API ------------------------------------------------------------
 
@@ -199,6 +232,7 @@ class Agent:
                 "timezone": self.config.venue.timezone,
             },
             "uptime_s": round(self.clock.time() - self.started_at, 1),
+            "clock": clock_sync().value,
             "devices": {
                 "total": len(self.config.devices),
                 "connected": sum(1 for h in devices if h.connected),

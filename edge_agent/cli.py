@@ -401,6 +401,36 @@ def cmd_staff_hash_pin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+UNITS = ("beerflow-agent.service", "beerflow-kiosk.service")
+
+
+def journal_argv(args: argparse.Namespace) -> list[str]:
+    """The journalctl command line for `beerflow-edge logs` (the agent logs to journald)."""
+    argv = ["journalctl", "--no-pager"]
+    for unit in UNITS if args.all else UNITS[:1]:
+        argv += ["--unit", unit]
+    argv += ["--output", "json" if args.json else "short-iso"]
+    if args.follow:
+        argv.append("--follow")
+    if args.since:
+        argv += ["--since", args.since]
+    if args.priority:
+        argv += ["--priority", args.priority]
+    argv += ["--lines", str(args.lines)]
+    return argv
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import shutil
+
+    argv = journal_argv(args)
+    if shutil.which(argv[0]) is None:
+        print("journalctl not found: logs are in journald on an installed box", file=sys.stderr)
+        return EXIT_FAILURE
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
     from edge_agent.logging_setup import setup_logging
@@ -528,6 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge new devices into this venue config (existing entries untouched)",
     )
     dv.set_defaults(func=cmd_discover)
+
+    lg = sub.add_parser("logs", help="the agent's log from journald (installed box)")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    lg.add_argument("--since", help='e.g. "1 hour ago", "today", "2026-12-04 08:00"')
+    lg.add_argument(
+        "--priority", "-p", choices=["err", "warning", "info", "debug"], help="this level and worse"
+    )
+    lg.add_argument("--lines", "-n", type=int, default=200, help="last N lines (default 200)")
+    lg.add_argument("--all", action="store_true", help="the kiosk terminal's log too")
+    lg.add_argument("--json", action="store_true", help="journald's JSON export, one per line")
+    lg.set_defaults(func=cmd_logs)
 
     d = sub.add_parser("demo", help="a simulated venue, the agent, and live readings")
     d.add_argument("--dir", default="demo-venue", help="where the demo config and store go")

@@ -2,7 +2,9 @@
 # Install the Debian packages the tests and demo use, when missing.
 # As root it installs them with apt; otherwise it says exactly what to run.
 set -euo pipefail
-PKGS=(mosquitto socat dbus librsvg2-bin tmux libdbus-1-dev libglib2.0-dev postgresql)
+# systemd: systemd-analyze verifies the unit files; mmdebstrap: a throwaway root the .deb
+# installs into in its test.
+PKGS=(mosquitto socat dbus librsvg2-bin tmux libdbus-1-dev libglib2.0-dev postgresql systemd mmdebstrap)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
