@@ -159,6 +159,17 @@ class Agent:
         await self.writer.open()
         if install_signals:
             self.supervisor.install_signal_handlers()
+        if warn_if_unsynchronised() is ClockSync.UNSYNCHRONISED:
+            await self.writer.submit(
+                Event(
+                    "agent.clock_unsynchronised",
+                    self.clock.time(),
+                    "agent",
+                    Severity.WARNING,
+                    "system clock not synchronised: record times may be wrong",
+                    {},
+                )
+            )
         await self.writer.submit(
             self._event(
                 "agent.started",
@@ -174,17 +185,6 @@ class Agent:
             len(self.config.devices),
             self.config.storage.path,
         )
-        if warn_if_unsynchronised() is ClockSync.UNSYNCHRONISED:
-            await self.writer.submit(
-                Event(
-                    "agent.clock_unsynchronised",
-                    self.clock.time(),
-                    "agent",
-                    Severity.WARNING,
-                    "system clock not synchronised: record times may be wrong",
-                    {},
-                )
-            )
         await self.supervisor.run(self.services())
         return 1 if self.supervisor.failed else 0
 

@@ -151,6 +151,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Exit 0 once the running agent's /health is ok (the package's upgrade check uses this)."""
+    import time
+
+    try:
+        cfg = _load(args.config)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.config)
+    deadline = time.monotonic() + args.wait
+    last = "agent API not answering"
+    while True:
+        try:
+            health = _api_get(cfg.api.socket, "/health")
+            if health.get("status") == "ok":
+                print(f"ok: agent {health['version']}, up {health['uptime_s']:.0f} s")
+                return EXIT_OK
+            last = f"status {health.get('status')!r}"
+        except Exception as exc:  # not up yet, or not at all: keep asking until the deadline
+            last = f"agent API not answering ({exc})"
+        if time.monotonic() >= deadline:
+            print(f"unhealthy: {last}", file=sys.stderr)
+            return EXIT_FAILURE
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
 def cmd_readings(args: argparse.Namespace) -> int:
     from edge_agent.store.reader import StoreReader
 
@@ -491,6 +516,11 @@ def build_parser() -> argparse.ArgumentParser:
     config_opt(s)
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+
+    hc = sub.add_parser("health", help="exit 0 when the running agent reports itself healthy")
+    config_opt(hc)
+    hc.add_argument("--wait", type=float, default=0.0, help="keep asking for up to S seconds")
+    hc.set_defaults(func=cmd_health)
 
     rd = sub.add_parser("readings", help="recorded readings of one device, oldest first")
     config_opt(rd)
