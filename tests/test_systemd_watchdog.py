@@ -13,9 +13,9 @@ import threading
 import time
 
 import pytest
-
 from drivers.modbus.simulator.dixell_server import FridgeSimulator
 from drivers.modbus.simulator.fridge_model import FridgeModel
+
 from edge_agent.clock import SystemClock
 from edge_agent.messages import Reading
 from edge_agent.sd_notify import Notifier, watchdog_interval_s
