@@ -13,14 +13,14 @@ import threading
 import time
 
 import pytest
-from drivers.modbus.simulator.dixell_server import FridgeSimulator
-from drivers.modbus.simulator.fridge_model import FridgeModel
 
 from edge_agent.clock import SystemClock
 from edge_agent.messages import Reading
 from edge_agent.sd_notify import Notifier, watchdog_interval_s
 from edge_agent.store.writer import StoreWriter
 from edge_agent.watchdog import Heartbeat, WriterProgress
+from simulators.modbus.dixell_server import FridgeSimulator
+from simulators.modbus.fridge_model import FridgeModel
 from tests.conftest import MINIMAL_VENUE, device_block
 
 HERE = os.path.dirname(__file__)
