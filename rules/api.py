@@ -312,9 +312,19 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         return web.json_response({"records": rows})
 
     async def verify(_: web.Request) -> web.Response:
-        v = _read(agent, chain.verify)
+        from rules.cli import box_chain_status
+
+        path = agent.config.storage.path
+        st = _read(agent, lambda c: box_chain_status(c, path))
         return web.json_response(
-            {"ok": v.ok, "records": v.records, "broken_seq": v.broken_seq, "reason": v.reason}
+            {
+                "ok": st.ok,
+                "records": st.records,
+                "broken_seq": st.broken_seq,
+                "reason": st.reason,
+                "anchor_count": st.anchor_count,
+                "anchor_at": st.anchor_at,
+            }
         )
 
     app.router.add_get("/alarms", active)

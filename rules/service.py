@@ -96,6 +96,7 @@ class RulesService:
         self.engine = RuleEngine(rule_file.rules, timezone, started_at=now)
         self.monitor = HaccpMonitor(rule_file.haccp.units, self.region, now)
         self._missed_scan_at = now  # deadlines up to here were looked at (or are in open())
+        self._missed_next: tuple[float, float | None] | None = None
         self.unacked: dict[int, _Open] = {}
         self.peaks: dict[str, tuple[float, float]] = {}
         self.ready = asyncio.Event()
@@ -416,7 +417,13 @@ class RulesService:
     # ---- missed checks ---------------------------------------------------------------------
 
     def _next_missed_scan(self) -> float | None:
-        """The first check deadline after the last scan (today's, else tomorrow's)."""
+        """The first check deadline after the last scan (today's, else tomorrow's); computed
+        once per scan, not per batch."""
+        if self._missed_next is None or self._missed_next[0] != self._missed_scan_at:
+            self._missed_next = (self._missed_scan_at, self._compute_missed_scan())
+        return self._missed_next[1]
+
+    def _compute_missed_scan(self) -> float | None:
         hf = self.rule_file.haccp
         if not hf.units:
             return None
