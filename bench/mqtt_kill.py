@@ -12,12 +12,13 @@ has delivered everything, and the store is checked:
   acknowledged it) whose reading is not in the store — goal 0;
 * duplicates: a message whose reading is stored more than once — goal 0.
 
-    .venv/bin/python bench/mqtt_kill.py [--kills 50] [--devices 20] [--burst 2000] [--seed 1]
+    .venv/bin/python bench/mqtt_kill.py [--kills 50] [--devices 20] [--burst 1000] [--pause 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import random
@@ -53,12 +54,18 @@ def publisher(port: int, devices: int, burst: int, pause_s: float, seed: int) ->
     c.loop_start()
     rng = random.Random(seed)
     k = 0
-    infos = []
+    infos: collections.deque[mqtt.MQTTMessageInfo] = collections.deque()
     while not stop["now"]:
         for _ in range(rng.randrange(burst // 2, burst + 1)):
             payload = json.dumps({"temperature": k, "battery": k % 100})
             infos.append(c.publish(f"sensors/kill-{k % devices:03d}/state", payload, qos=1))
             k += 1
+        # paho has 65,535 message ids: keep what the broker has not acknowledged well below.
+        while infos and (infos[0].is_published() or len(infos) > 20_000):
+            infos[0].wait_for_publish(120)
+            if not infos[0].is_published():
+                raise SystemExit(f"message {infos[0].mid} not acknowledged by the broker")
+            infos.popleft()
         time.sleep(pause_s * rng.uniform(0.5, 1.5))
     for info in infos:
         info.wait_for_publish(120)
@@ -155,8 +162,8 @@ def run(
     workdir: Path,
     kills: int,
     devices: int = 20,
-    burst: int = 2000,
-    pause_s: float = 0.3,
+    burst: int = 1000,
+    pause_s: float = 0.5,
     seed: int = 1,
     max_delay_s: float = 0.8,
 ) -> dict[str, Any]:
@@ -264,8 +271,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=50)
     ap.add_argument("--devices", type=int, default=20)
-    ap.add_argument("--burst", type=int, default=2000, help="messages per burst (at most)")
-    ap.add_argument("--pause", type=float, default=0.3, help="seconds between bursts (mean)")
+    ap.add_argument("--burst", type=int, default=1000, help="messages per burst (at most)")
+    ap.add_argument("--pause", type=float, default=0.5, help="seconds between bursts (mean)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--publish", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -58,6 +58,10 @@ class DriverContext:
     shared: dict[str, Any] = field(default_factory=dict)
     # The store, for drivers whose peer is told "received" only after the commit (MQTT).
     store: CommitLog | None = None
+    # Devices a driver created at run time (MQTT auto_devices), by id.
+    added: dict[str, DeviceConfig] = field(default_factory=dict)
+    # Every known profile by id, for devices a driver creates at run time.
+    profiles: dict[str, Profile] = field(default_factory=dict)
 
 
 Devices = list[tuple[DeviceConfig, Profile]]

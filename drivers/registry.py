@@ -23,6 +23,8 @@ def build_services(
         if dev.enabled:
             by_transport.setdefault(profile.transport, []).append((dev, profile))
     services: list[Service] = []
+    if any(b.auto_devices for b in ctx.config.brokers):
+        by_transport.setdefault("mqtt", [])  # devices that appear by themselves
     for transport in sorted(by_transport):
         module = importlib.import_module(f"drivers.{transport}.factory")
         services += module.build(ctx, by_transport[transport])

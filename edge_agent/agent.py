@@ -19,7 +19,7 @@ from edge_agent.api import LocalApi
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.commands import CommandRouter
-from edge_agent.config.model import VenueConfig
+from edge_agent.config.model import DeviceConfig, VenueConfig
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Event, Severity
 from edge_agent.metrics import AgentMetrics
@@ -75,7 +75,9 @@ class Agent:
         self._extra = extra_services or []
         # Other areas (rules, sync) add their routes to the local API here.
         self.api_extensions: list[Callable[[web.Application], None]] = []
-        self.drivers = DriverContext(config, self.bus, self.clock, self.health, store=self.writer)
+        self.drivers = DriverContext(
+            config, self.bus, self.clock, self.health, store=self.writer, profiles=library.profiles
+        )
         self.commands = CommandRouter(self.drivers, self.bus, self.clock)
         # Under systemd (Type=notify): READY once the API answers, then watchdog pings only
         # while the loop and the store writer make progress.
@@ -201,9 +203,13 @@ class Agent:
 
     # ---- reports for the API ------------------------------------------------------------
 
+    def device_config(self, device_id: str) -> DeviceConfig | None:
+        """A configured device, or one a driver added at run time (MQTT auto_devices)."""
+        return self.config.device(device_id) or self.drivers.added.get(device_id)
+
     def device_report(self) -> list[dict[str, Any]]:
         out = []
-        for dev in self.config.devices:
+        for dev in (*self.config.devices, *self.drivers.added.values()):
             h = self.health.get(dev.id)
             entry: dict[str, Any] = {
                 "id": dev.id,
@@ -234,7 +240,7 @@ class Agent:
             "uptime_s": round(self.clock.time() - self.started_at, 1),
             "clock": clock_sync().value,
             "devices": {
-                "total": len(self.config.devices),
+                "total": len(self.config.devices) + len(self.drivers.added),
                 "connected": sum(1 for h in devices if h.connected),
             },
             "store": {

@@ -39,7 +39,7 @@ def build_app(agent: Agent) -> web.Application:
 
     async def latest(request: web.Request) -> web.Response:
         device = request.query.get("device")
-        if device is not None and agent.config.device(device) is None:
+        if device is not None and agent.device_config(device) is None:
             raise web.HTTPNotFound(text=f"unknown device {device!r}\n")
         rows = store().latest(device)
         return web.json_response(

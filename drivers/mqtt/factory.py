@@ -3,10 +3,12 @@ command handler per device."""
 
 from __future__ import annotations
 
+import functools
+
 from drivers.base import Devices, DriverContext
 from drivers.mqtt.commander import MqttCommander
 from drivers.mqtt.link import BrokerLink
-from drivers.mqtt.service import BrokerService, MqttDevice
+from drivers.mqtt.service import AutoGroup, BrokerService, MqttDevice
 from edge_agent.config.model import BrokerConfig, VenueConfig
 from edge_agent.supervisor import Liveness, Service
 
@@ -22,6 +24,13 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
         assert dev.broker is not None and profile.mqtt is not None  # checked at config load
         health = ctx.health.register(dev.id, "mqtt")
         by_broker.setdefault(dev.broker, []).append(MqttDevice(dev, profile.mqtt, health))
+    autos: dict[str, list[AutoGroup]] = {}
+    for b in ctx.config.brokers:
+        for spec in b.auto_devices:
+            auto = ctx.profiles.get(spec.profile)
+            assert auto is not None and auto.mqtt is not None  # checked at config load
+            autos.setdefault(b.id, []).append(AutoGroup(spec, auto.mqtt))
+            by_broker.setdefault(b.id, [])
     services = []
     for broker_id in sorted(by_broker):
         broker = ctx.config.broker(broker_id)
@@ -33,7 +42,11 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
             ctx.bus,
             ctx.clock,
             ctx.store,
+            auto=autos.get(broker_id),
+            health=ctx.health,
+            added=ctx.added,
         )
+        svc.on_added = functools.partial(_add_commander, ctx, svc)
         ctx.shared.setdefault("mqtt", {})[broker_id] = svc
         for d in by_broker[broker_id]:
             ctx.commanders[d.device.id] = MqttCommander(svc, d)
@@ -41,6 +54,10 @@ def build(ctx: DriverContext, devices: Devices) -> list[Service]:
             Service(f"mqtt:{broker_id}", svc.run, restart=True, liveness=_liveness(svc.link))
         )
     return services
+
+
+def _add_commander(ctx: DriverContext, svc: BrokerService, dev: MqttDevice) -> None:
+    ctx.commanders[dev.device.id] = MqttCommander(svc, dev)
 
 
 def _liveness(link: BrokerLink) -> Liveness:

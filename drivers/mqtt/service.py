@@ -12,9 +12,11 @@ stored, at the time first given, so a redelivery never stores a reading twice.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import itertools
 import logging
 import math
+import re
 import sqlite3
 import zlib
 from collections.abc import Callable
@@ -28,8 +30,8 @@ from drivers.mqtt.command_codec import ReplyOutcome
 from drivers.mqtt.link import BrokerLink, Inbound
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
-from edge_agent.config.model import BrokerConfig, DeviceConfig
-from edge_agent.health import DeviceHealth
+from edge_agent.config.model import AutoDevices, BrokerConfig, DeviceConfig
+from edge_agent.health import DeviceHealth, HealthRegistry
 from edge_agent.messages import Quality, Reading, Value
 from firmware_profiles.sections.mqtt import MqttSection
 
@@ -129,6 +131,17 @@ class MqttDevice:
         return out
 
 
+def mqtt_matches(sub: str, topic: str) -> bool:
+    """Whether a subscription filter (with + and #) matches a concrete topic."""
+    s, t = sub.split("/"), topic.split("/")
+    for i, level in enumerate(s):
+        if level == "#":
+            return True
+        if i >= len(t) or (level != "+" and level != t[i]):
+            return False
+    return len(s) == len(t)
+
+
 def _refusal(payload: bytes, limit: int) -> str:
     if len(payload) > limit:
         return f"payload of {len(payload)} bytes is over the broker's limit of {limit}"
@@ -141,6 +154,61 @@ def _stamps(out: list[Reading], start: int) -> str:
     for r in out[start:]:
         seen.setdefault(r.device_id, r.ts)
     return "\n".join(f"{dev} {ts!r}" for dev, ts in seen.items())
+
+
+class AutoGroup:
+    """One `auto_devices` entry: wildcard filters over the profile's topics and the devices
+    made from them so far."""
+
+    def __init__(self, spec: AutoDevices, section: MqttSection) -> None:
+        self.spec = spec
+        self.section = section
+        self.created: list[str] = []
+        self.refused = 0  # messages from devices over the cap or not allowed
+        self._refused_logged = False
+        patterns = [t.topic for t in section.topics]
+        if section.availability is not None:
+            patterns.append(section.availability.topic)
+        # `{device}` fills a whole level (the profile loader checks it): a `+` to subscribe,
+        # a group to take the level from a topic.
+        self.filters = sorted({render_topic(p, "+") for p in patterns})
+        self._matchers = [
+            re.compile(
+                "/".join("([^/]+)" if lv == "{device}" else re.escape(lv) for lv in p.split("/"))
+                + "$"
+            )
+            for p in patterns
+        ]
+
+    def level(self, topic: str) -> str | None:
+        for m in self._matchers:
+            found = m.match(topic)
+            if found:
+                return found.group(1)
+        return None
+
+    def allows(self, level: str) -> bool:
+        return not self.spec.allow or any(fnmatch.fnmatchcase(level, a) for a in self.spec.allow)
+
+    def refuse(self, broker: str, level: str, why: str) -> None:
+        self.refused += 1
+        if not self._refused_logged:
+            self._refused_logged = True
+            log.warning(
+                "mqtt %s: %s not added as a device (%s; counted, further ones not logged)",
+                broker,
+                level,
+                why,
+            )
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9._-]+")
+
+
+def device_id_for(prefix: str, level: str) -> str:
+    """A device id (a slug) from a topic level: 'Walk-in Fridge' → 'walk-in-fridge'."""
+    slug = _NOT_SLUG.sub("-", level.lower()).strip("-._")
+    return f"{prefix}{slug}" if slug else ""
 
 
 @dataclass(eq=False)
@@ -159,6 +227,11 @@ class BrokerService:
         bus: Bus,
         clock: Clock,
         store: CommitLog | None = None,
+        *,
+        auto: list[AutoGroup] | None = None,
+        health: HealthRegistry | None = None,
+        added: dict[str, DeviceConfig] | None = None,
+        on_added: Callable[[MqttDevice], None] | None = None,
     ) -> None:
         self.broker = broker
         self.client_id = client_id
@@ -197,6 +270,21 @@ class BrokerService:
         self._waiters: dict[str, list[Waiter]] = {}
         self._rpc_ids = itertools.count(1)
         self._outage = False
+        self.auto = auto or []
+        self._health = health
+        self._added = added if added is not None else {}
+        self._ids = {d.device.id for d in devices}
+        self.on_added = on_added
+        for group in self.auto:
+            for c in group.section.commands:
+                if c.reply_topic is not None:  # replies of every device the group may add
+                    self.link.subscriptions[render_topic(c.reply_topic, "+", client_id)] = 1
+            for f in group.filters:
+                # One wildcard subscription covers the configured devices it matches too (a
+                # second, exact one would make the broker deliver their messages twice).
+                for topic in [t for t in self.link.subscriptions if mqtt_matches(f, t)]:
+                    del self.link.subscriptions[topic]
+                self.link.subscriptions[f] = min(group.section.qos, 1)
 
     def next_rpc_id(self) -> int:
         return next(self._rpc_ids)
@@ -240,6 +328,8 @@ class BrokerService:
         limit = self.max_payload
         for topic, payload, qos, mid, dup in batch:
             devices = routes.get(topic, ())
+            if not devices and self.auto:
+                devices = self._appeared(topic, now)
             if devices:
                 if len(payload) > limit or (poison and (topic, digest(topic, payload)) in poison):
                     for dev in devices:
@@ -274,6 +364,49 @@ class BrokerService:
         if out:
             await self.bus.publish_many(out)
         return store.barrier()
+
+    def _appeared(self, topic: str, now: float) -> list[MqttDevice]:
+        """A device of an auto_devices group publishing for the first time: add it."""
+        for group in self.auto:
+            level = group.level(topic)
+            if level is None:
+                continue
+            dev_id = device_id_for(group.spec.id_prefix, level)
+            if not group.allows(level):
+                group.refuse(self.broker.id, level, "not in the allow list")
+            elif len(group.created) >= group.spec.max_devices:
+                group.refuse(self.broker.id, level, f"max_devices {group.spec.max_devices}")
+            elif not dev_id or dev_id in self._ids:
+                group.refuse(self.broker.id, level, f"device id {dev_id!r} is taken or empty")
+            else:
+                return [self._add(group, dev_id, level, now)]
+            return []
+        return []
+
+    def _add(self, group: AutoGroup, dev_id: str, level: str, now: float) -> MqttDevice:
+        cfg = DeviceConfig(
+            id=dev_id,
+            profile=group.spec.profile,
+            zone=group.spec.zone,
+            broker=self.broker.id,
+            address=level,
+        )
+        health = (
+            self._health.register(dev_id, "mqtt")
+            if self._health is not None
+            else DeviceHealth(dev_id, "mqtt")
+        )
+        dev = MqttDevice(cfg, group.section, health)
+        self.devices.append(dev)
+        self._ids.add(dev_id)
+        self._added[dev_id] = cfg
+        group.created.append(dev_id)
+        for t in dev.codec.topics:
+            self._routes.setdefault(t, []).append(dev)
+        if self.on_added is not None:
+            self.on_added(dev)
+        log.info("mqtt %s: new device %s (topic level %r)", self.broker.id, dev_id, level)
+        return dev
 
     async def _lookup(self, msgs: list[Inbound]) -> dict[int, Receipt | None]:
         """Receipts of redelivered messages, read after everything queued has committed."""

@@ -86,6 +86,15 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
         except PinHashError as exc:
             dec.error(("staff", i, "pin_hash"), str(exc))
     _index_unique(dec, "devices", [d.id for d in cfg.devices], "id", "device id")
+    for i, broker in enumerate(cfg.brokers):
+        for j, auto in enumerate(broker.auto_devices):
+            found = library.get(auto.profile)
+            if found is None or found.mqtt is None:
+                why = "not an MQTT profile" if found is not None else "unknown profile"
+                dec.error(
+                    ("brokers", i, "auto_devices", j, "profile"),
+                    f"{why} {auto.profile!r}{library.suggest(auto.profile) if not found else ''}",
+                )
 
     ctx = DeviceCheckContext(cfg, dec, bus_ids, broker_ids)
     for i, dev in enumerate(cfg.devices):

@@ -104,6 +104,19 @@ class BusConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AutoDevices:
+    """Devices of one profile that appear by themselves: the profile's `{device}` level is
+    subscribed as a wildcard and each new value of it becomes a device (Zigbee2MQTT-style
+    base topic), up to `max_devices`, only those matching `allow` (shell patterns) if given."""
+
+    profile: str = field(metadata={"nonempty": True})
+    max_devices: int = field(default=100, metadata={"min": 1, "max": 10000})
+    allow: tuple[str, ...] = ()
+    id_prefix: str = ""  # the device id is this plus the topic level, made a slug
+    zone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerConfig:
     """An MQTT broker the box subscribes to (usually Mosquitto on the box or the venue LAN)."""
 
@@ -123,6 +136,7 @@ class BrokerConfig:
     inflight_window: int = field(default=2000, metadata={"min": 1, "max": 65535})
     # A bigger message is counted as malformed for its device, never parsed.
     max_payload_kib: int = field(default=1024, metadata={"min": 1, "max": 262144})
+    auto_devices: tuple[AutoDevices, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
