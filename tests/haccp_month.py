@@ -78,13 +78,16 @@ def fill(conn: sqlite3.Connection, seed: int = 7) -> int:
             if uid == "walk-in":
                 base = 3.4 + rng.uniform(-0.6, 0.6)
                 hi = base + 0.4
-                if local_h % 6 == 2 and dt.datetime.fromtimestamp(t, ZONE).minute == 15:
+                defrost = local_h % 6 == 2 and dt.datetime.fromtimestamp(t, ZONE).minute == 15
+                if defrost:
                     hi = 9.0 + rng.uniform(0, 1.0)  # a defrost peak, suppressed
                 if at(EXCURSION_DAY, 14) < t <= at(EXCURSION_DAY, 15.25):
                     base = hi = 9.2 + rng.uniform(0, 2.0)
             else:
                 base = -19.5 + rng.uniform(-0.8, 0.8)
                 hi = base + 0.5
+                defrost = False
+            extra = {"suppressed": ["defrost"]} if defrost else {}
             events.append(
                 (
                     t,
@@ -98,6 +101,7 @@ def fill(conn: sqlite3.Connection, seed: int = 7) -> int:
                         "min": round(base - 0.3, 1),
                         "max": round(hi, 1),
                         "n": 15,
+                        **extra,
                     },
                 )
             )

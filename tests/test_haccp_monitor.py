@@ -12,7 +12,7 @@ T0 = 1_750_000_500.0  # not on a slot boundary
 FRIDGE = Unit("walk-in", "cold_hold", "walkin", record_every_s=900)
 
 
-def rd(v: float, dev: str = "walkin", point: str = "room_temp") -> Reading:
+def rd(v: float | bool, dev: str = "walkin", point: str = "room_temp") -> Reading:
     return Reading(dev, point, v, 0.0)
 
 
@@ -138,3 +138,44 @@ def test_beer_line_cleaning_falls_due_after_seven_days() -> None:
     due = m.tick(T0 + 3600 + 7 * 86400)
     assert [r.kind for r in due] == ["line_clean_due"]
     assert m.tick(T0 + 8 * 86400) == []  # said once
+
+
+def test_recorded_readings_say_why_alarms_were_held_back() -> None:
+    u = Unit(
+        "walk-in",
+        "cold_hold",
+        "walkin",
+        record_every_s=900,
+        defrost_point="defrost_active",
+        door_point="door_open",
+        power_up_s=1800,
+    )
+    m = HaccpMonitor((u,), "uk", T0)
+    end = (T0 // 900 + 1) * 900
+
+    m.on_reading(rd(3.0), T0 + 10)
+    (first,) = m.tick(end)
+    assert first.data["suppressed"] == ["start-up"]
+    # after start-up: a defrost during the slot marks it, even though it ended within it
+    t = end + 3 * 900
+    m.tick(t)
+    m.on_reading(rd(True, point="defrost_active"), t + 10)
+    m.on_reading(rd(9.5), t + 20)
+    m.on_reading(rd(False, point="defrost_active"), t + 300)
+    (defrost,) = m.tick(t + 900)
+    assert defrost.data["suppressed"] == ["defrost"] and defrost.data["max"] == 9.5
+    # a quiet slot says nothing; a door left open carries into the next slot
+    m.on_reading(rd(3.1), t + 1000)
+    m.on_reading(rd(True, point="door_open"), t + 1700)
+    (quiet,) = m.tick(t + 1800)
+    assert quiet.data["suppressed"] == ["door"]
+    m.on_reading(rd(3.2), t + 1900)
+    (carried,) = m.tick(t + 2700)
+    assert carried.data["suppressed"] == ["door"]
+    m.on_reading(rd(False, point="door_open"), t + 2800)
+    m.on_reading(rd(3.0), t + 2900)
+    (closed,) = m.tick(t + 3600)
+    assert closed.data["suppressed"] == ["door"]  # open for part of this slot
+    m.on_reading(rd(3.0), t + 3700)
+    (clear,) = m.tick(t + 4500)
+    assert "suppressed" not in clear.data

@@ -147,6 +147,8 @@ class Reheat:
 class Slot:
     end: float
     values: list[tuple[float, float]] = field(default_factory=list)
+    # Why alarms may have been held back during the slot: defrost, door, start-up.
+    suppressed: set[str] = field(default_factory=set)
 
 
 class HaccpMonitor:
@@ -162,18 +164,34 @@ class HaccpMonitor:
         self.last_clean: dict[str, float] = {}
         self.clean_due_sent: dict[str, float] = {}
         self._dirty: set[str] = set()
+        self.started = now
+        # (device, point) of a defrost or door flag -> the units it suppresses and why
+        self.flag_points: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.flags: dict[tuple[str, str], bool] = {}
         for u in units:
             if u.kind == "line_clean":
                 self.last_clean.setdefault(u.id, now)
                 continue
             self.by_point.setdefault((u.device, u.point), []).append(u)
-            self.slots[u.id] = Slot(self._slot_end(u, now))
+            for name, point in (("defrost", u.defrost_point), ("door", u.door_point)):
+                if point:
+                    self.flag_points.setdefault((u.device, point), []).append((u.id, name))
+            self.slots[u.id] = self._new_slot(u, self._slot_end(u, now))
             if u.kind == "cooling":
                 self.cooling[u.id] = Cooling(self.p.cooling)
             if u.kind == "reheat":
                 self.reheat[u.id] = Reheat(self.p.reheat, self.p.danger_zone[0])
             if u.kind in ("cooling", "reheat"):
                 self.danger[u.id] = DangerZone(*self.p.danger_zone)
+
+    def _new_slot(
+        self, u: Unit, end: float, values: list[tuple[float, float]] | None = None
+    ) -> Slot:
+        slot = Slot(end, values or [])
+        slot.suppressed = {name for (uid, name), on in self.flags.items() if on and uid == u.id}
+        if end - u.record_every_s < self.started + u.power_up_s:
+            slot.suppressed.add("start-up")
+        return slot
 
     @staticmethod
     def _slot_end(u: Unit, now: float) -> float:
@@ -200,7 +218,8 @@ class HaccpMonitor:
                 continue
             uid = key[6:]
             if uid in self.slots and row.get("slot_end") is not None:
-                self.slots[uid] = Slot(float(row["slot_end"]))
+                unit = next(u for u in self.units if u.id == uid)
+                self.slots[uid] = self._new_slot(unit, float(row["slot_end"]))
             if uid in self.last_clean and row.get("last_clean") is not None:
                 self.last_clean[uid] = float(row["last_clean"])
                 if row.get("due_sent") is not None:
@@ -209,6 +228,13 @@ class HaccpMonitor:
     # ---- inputs ---------------------------------------------------------------------------
 
     def on_reading(self, r: Reading, now: float) -> list[Rec]:
+        flagged = self.flag_points.get((r.device_id, r.point))
+        if flagged:
+            on = bool(r.value) if isinstance(r.value, bool | int | float) else False
+            for uid, name in flagged:
+                self.flags[(uid, name)] = on
+                if on and uid in self.slots:
+                    self.slots[uid].suppressed.add(name)
         units = self.by_point.get((r.device_id, r.point))
         if not units:
             return []
@@ -301,22 +327,18 @@ class HaccpMonitor:
         if inside:
             t, v = inside[-1]
             vals = [x for _, x in inside]
-            out.append(
-                Rec(
-                    slot.end,
-                    u.id,
-                    "reading",
-                    {
-                        "device": u.device,
-                        "point": u.point,
-                        "value": v,
-                        "at": t,
-                        "min": min(vals),
-                        "max": max(vals),
-                        "n": len(vals),
-                    },
-                )
-            )
+            data: dict[str, Any] = {
+                "device": u.device,
+                "point": u.point,
+                "value": v,
+                "at": t,
+                "min": min(vals),
+                "max": max(vals),
+                "n": len(vals),
+            }
+            if slot.suppressed:
+                data["suppressed"] = sorted(slot.suppressed)
+            out.append(Rec(slot.end, u.id, "reading", data))
         else:
             out.append(Rec(slot.end, u.id, "gap", {"from": start, "to": slot.end}))
         end = slot.end + every
@@ -337,6 +359,8 @@ class HaccpMonitor:
                     )
                 )
             end = slot.end + (missed + 1) * every
-        self.slots[u.id] = Slot(end, [(t, v) for t, v in slot.values if t >= end - every])
+        self.slots[u.id] = self._new_slot(
+            u, end, [(t, v) for t, v in slot.values if t >= end - every]
+        )
         self._dirty.add(u.id)
         return out

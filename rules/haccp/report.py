@@ -36,6 +36,9 @@ class Day:
     gaps: int = 0
     gap_minutes: float = 0.0
     excursions: int = 0
+    # why alarms were held back when the day's maximum (or minimum) was recorded
+    high_suppressed: tuple[str, ...] = ()
+    low_suppressed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -166,8 +169,12 @@ def build(
             lo, hi = _f(d.get("min")), _f(d.get("max"))
             lo = v if lo is None else lo
             hi = v if hi is None else hi
-            day.low = lo if day.low is None else min(day.low, lo)
-            day.high = hi if day.high is None else max(day.high, hi)
+            sup = d.get("suppressed")
+            why = tuple(str(x) for x in sup) if isinstance(sup, list) else ()
+            if day.low is None or lo < day.low:
+                day.low, day.low_suppressed = lo, why
+            if day.high is None or hi > day.high:
+                day.high, day.high_suppressed = hi, why
             # The twice-daily log: the recorded reading nearest 09:00 and nearest 16:00.
             hour = local.hour + local.minute / 60
             if hour < 12.5 and (

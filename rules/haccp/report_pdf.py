@@ -182,7 +182,7 @@ def _unit(pdf: _Pdf, rep: Report, u: UnitReport) -> None:
             lim.append(f"min {_c(cfg['min_c'])}")
         delay = cfg.get("delay_s")
         every = cfg.get("record_every_s")
-        sup = ", ".join(cfg.get("suppression") or []) or t("none")
+        sup = ", ".join(t(str(x)) for x in cfg.get("suppression") or []) or t("none")
         pdf.para(
             f"{t('type')}: {kind}.  {t('limits')}: {' / '.join(lim) or '-'}"
             + (f" ({int(delay) // 60} {t('minutes')})" if delay else "")
@@ -203,7 +203,9 @@ def _unit(pdf: _Pdf, rep: Report, u: UnitReport) -> None:
             )
             mark = ""
             if over and day.date not in excursion_days:
-                mark, noted = " *", True
+                why = day.high_suppressed if max_c is not None else day.low_suppressed
+                names = ", ".join(t(w) if w in ("defrost", "door", "start-up") else w for w in why)
+                mark, noted = (f" * ({names})" if why else " *"), True
             rows.append(
                 [
                     day.date,
@@ -232,7 +234,7 @@ def _unit(pdf: _Pdf, rep: Report, u: UnitReport) -> None:
                 t("excursions"),
             ],
             rows,
-            (22, 26, 26, 15, 17, 19, 16, 20, 19),
+            (22, 25, 25, 14, 26, 17, 14, 17, 20),
             size=7.5,
         )
         if noted:
