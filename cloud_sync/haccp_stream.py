@@ -137,6 +137,18 @@ def read_receipt_file(path: str) -> tuple[Receipt, str] | None:
         return None
 
 
+def anchor_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """What to anchor: the chain up to the pump's cursor (what the cloud has been sent), not a
+    record appended since, which the cloud cannot know yet. A chain now shorter than the
+    cursor is anchored as it is, and the cloud sees the truncation."""
+    n, h = chain.head(conn)
+    sent = cursor(conn)
+    if n < sent:
+        return n, h
+    at = chain.hash_at(conn, sent)
+    return (sent, at) if at is not None else (n, h)
+
+
 def all_acknowledged(conn: sqlite3.Connection) -> bool:
     row = conn.execute("SELECT count(*) FROM outbox WHERE stream=?", (STREAM,)).fetchone()
     return int(row[0]) == 0
@@ -180,7 +192,7 @@ class ChainAnchoring:
         conn = connect(self.writer.path, readonly=True)
         try:
             found = last_receipt(conn)
-            return all_acknowledged(conn), chain.head(conn), found[0] if found else None
+            return all_acknowledged(conn), anchor_head(conn), found[0] if found else None
         finally:
             conn.close()
 

@@ -376,3 +376,26 @@ async def test_the_cloud_alone_produces_the_inspectors_report(
     assert cloud_main([*base, *period, "--format", "csv", "-o", str(rows_csv)]) == 0
     rows = list(csv.DictReader(rows_csv.read_text(encoding="utf-8").splitlines()))
     assert [int(r["seq"]) for r in rows] == list(range(1, 12))
+
+
+async def test_a_record_chained_after_the_pump_is_not_anchored_before_the_cloud_has_it(
+    synced: Box, cloud: CloudServer
+) -> None:
+    await synced.sync()
+    # The rules service chains a record between the pump and the anchor (it never waits for
+    # sync): the anchor covers what was sent, so the cloud can check it, and nothing is raised.
+    await synced.append("check", {"check": "closing", "by": "Jo Bloggs (jo)"})
+    synced.anchoring.every_s = 0.0
+    async with aiohttp.ClientSession() as s:
+        assert await synced.anchoring.anchor_if_due(s) is True
+    assert synced.anchoring.refused == 0 and security(cloud) == []
+    conn = connect(synced.store, readonly=True)
+    try:
+        from rules.haccp.anchor import last_receipt
+
+        found = last_receipt(conn)
+    finally:
+        conn.close()
+    assert found is not None and found[0].anchor.count == 11
+    await synced.sync()  # the next round sends record 12 and anchors it
+    assert len(cloud_chain(cloud, synced.client.identity.box_id)) == 12 and security(cloud) == []
