@@ -25,6 +25,7 @@ from edge_agent.agent import Agent
 from edge_agent.config.loader import load_config, load_config_text
 from edge_agent.config.model import DeviceConfig, HomeAssistantSection, VenueSection
 from edge_agent.errors import ValidationError
+from edge_agent.messages import Reading
 from firmware_profiles.loader import load_library
 from integrations.homeassistant import discovery as d
 from tests.conftest import MINIMAL_VENUE
@@ -405,15 +406,23 @@ async def test_the_will_marks_the_box_offline_when_its_connection_dies(
     mosquitto: Mosquitto,
     ha_client: HomeAssistantClient,
 ) -> None:
-    from integrations.homeassistant.exporter import HomeAssistantExporter
+    from integrations.homeassistant.exporter import build_services
 
     cfg = load_config(write_config(venue_text(mosquitto)))
     agent = Agent(cfg, load_library())
-    exporter = HomeAssistantExporter(agent)
-    task = asyncio.create_task(exporter.run())
+    (svc,) = build_services(agent)
+    assert (svc.name, svc.restart) == ("home-assistant", True)
+    exporter = svc.run.__self__  # type: ignore[attr-defined]
+    task = asyncio.create_task(svc.run())
     status = "beerflow/the-crown/status"
     try:
         await until(lambda: ha_client.latest().get(status) == b"online", 10, "online")
+        # It reports progress to the supervisor's watchdog: readings taken off the bus.
+        assert svc.liveness is not None
+        before = svc.liveness.progress()
+        await agent.bus.publish(Reading("freezer-sensor", "temperature", -17.0, 1.0, "°C"))
+        await until(lambda: svc.liveness.progress() == before + 1, 10, "progress")
+        assert not svc.liveness.busy()
         # The socket dies without a DISCONNECT (power cut, cable pulled): the broker sends the will.
         client = exporter.link._client
         assert client is not None

@@ -18,7 +18,7 @@ from drivers.errors import DeviceIOError
 from drivers.mqtt.link import BrokerLink, Inbound
 from edge_agent.bus import Overflow
 from edge_agent.messages import Reading
-from edge_agent.supervisor import Service
+from edge_agent.supervisor import Liveness, Service
 from integrations.homeassistant import discovery as d
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class HomeAssistantExporter:
         self.dirty: set[tuple[str, str]] = set()
         self.availability: dict[str, str] = {}
         self.published = 0
+        self.consumed = 0  # readings taken off the bus: the service's progress
         self.announcements = 0
         self._wake = asyncio.Event()
         self._announce = asyncio.Event()
@@ -100,6 +101,7 @@ class HomeAssistantExporter:
         entities = self.entities
         while True:
             batch = await self.sub.channel.get_batch(1000)
+            self.consumed += len(batch)
             for r in batch:
                 key = (r.device_id, r.point)
                 e = entities.get(key)
@@ -208,4 +210,13 @@ def build_services(agent: Agent) -> list[Service]:
     if settings is None or not settings.enabled:
         return []
     exporter = HomeAssistantExporter(agent)
-    return [Service("home-assistant", exporter.run, stop=exporter.stop, restart=True)]
+    # Wedged: readings wait on the bus and none was taken for 30 s (taking one never waits
+    # for the broker, so only a stuck task stops it).
+    live = Liveness(
+        progress=lambda: exporter.consumed,
+        busy=lambda: len(exporter.sub.channel) > 0,
+        stall_after_s=30.0,
+    )
+    return [
+        Service("home-assistant", exporter.run, stop=exporter.stop, restart=True, liveness=live)
+    ]
