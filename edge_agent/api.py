@@ -1,6 +1,7 @@
 """The local HTTP API for the terminal UI and tools: a Unix socket (and optionally loopback TCP).
 
-Read-only views of the running agent: health, devices, latest readings, Prometheus metrics.
+Views of the running agent (health, devices, latest readings, Prometheus metrics) and the
+PIN-protected route for commands from people (`command_api`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from edge_agent import command_api
 from edge_agent.store.reader import StoreReader
 
 if TYPE_CHECKING:
@@ -70,6 +72,7 @@ def build_app(agent: Agent) -> web.Application:
     app.router.add_get("/devices", devices)
     app.router.add_get("/readings/latest", latest)
     app.router.add_get("/metrics", metrics)
+    command_api.add_routes(app, agent)
     app.on_cleanup.append(close_reader)
     for extend in agent.api_extensions:
         extend(app)

@@ -456,6 +456,81 @@ def cmd_logs(args: argparse.Namespace) -> int:
     os.execvp(argv[0], argv)
 
 
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`ARG=VALUE`: VALUE is a number, true/false, or else text (quotes optional)."""
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{text!r} is not ARG=VALUE")
+    raw = raw.strip()
+    if raw in ("true", "false"):
+        return key.strip(), raw == "true"
+    try:
+        number = json.loads(raw)
+    except ValueError:
+        number = None
+    if isinstance(number, int | float) and not isinstance(number, bool):
+        return key.strip(), number
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        raw = raw[1:-1]
+    return key.strip(), raw
+
+
+def cmd_command(args: argparse.Namespace) -> int:
+    """Send one command to a device through the running agent, signed with a staff PIN."""
+    import getpass
+
+    import aiohttp
+
+    try:
+        cfg = _load(args.config)
+    except ValidationError as exc:
+        return _report_invalid(exc, args.config)
+    try:
+        values = dict(parse_assignment(a) for a in args.args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if not os.path.exists(cfg.api.socket):
+        print(f"error: the agent is not running (no {cfg.api.socket})", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.pin_stdin:
+        pin = sys.stdin.readline().rstrip("\r\n")
+    else:
+        pin = getpass.getpass(f"PIN for {args.staff}: ")
+    body = {"command": args.command_name, "args": values, "staff_id": args.staff, "pin": pin}
+
+    async def go() -> tuple[int, Any]:
+        conn = aiohttp.UnixConnector(path=cfg.api.socket)
+        timeout = aiohttp.ClientTimeout(total=150)
+        async with (
+            aiohttp.ClientSession(connector=conn, timeout=timeout) as s,
+            s.post(f"http://agent/devices/{args.device}/commands", json=body) as r,
+        ):
+            if r.content_type == "application/json":
+                return r.status, await r.json()
+            return r.status, await r.text()
+
+    try:
+        status, reply = asyncio.run(go())
+    except (aiohttp.ClientError, OSError) as exc:
+        print(f"error: cannot reach the agent: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not isinstance(reply, dict):
+        print(f"error: {str(reply).strip()}", file=sys.stderr)
+        return EXIT_INVALID if status in (400, 401, 404, 409, 429) else EXIT_FAILURE
+    if reply.get("ok"):
+        value = reply.get("value")
+        print(
+            f"{args.device}: {args.command_name} done"
+            + (f", reads {value}" if value is not None else "")
+        )
+        return EXIT_OK
+    print(f"{args.device}: {args.command_name} failed: {reply.get('error')}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from edge_agent.demo import run_demo
     from edge_agent.logging_setup import setup_logging
@@ -551,6 +626,22 @@ def build_parser() -> argparse.ArgumentParser:
     stsub = st.add_subparsers(dest="action", required=True, metavar="ACTION")
     sth = stsub.add_parser("hash-pin", help="hash a PIN (read without echo) for [[staff]] pin_hash")
     sth.set_defaults(func=cmd_staff_hash_pin)
+
+    cm = sub.add_parser(
+        "command",
+        help="send a command to a device (staff PIN required; the outcome is recorded)",
+        description="Send COMMAND to DEVICE through the running agent, e.g. "
+        "`beerflow-edge command combi-1 start_program program='Roast chicken' mode=combi_steaming"
+        " temperature=160 duration_s=3600 core_target=74 --staff chef-ana`. The PIN is read "
+        "without echo (or one line from stdin with --pin-stdin).",
+    )
+    config_opt(cm)
+    cm.add_argument("device")
+    cm.add_argument("command_name", metavar="COMMAND")
+    cm.add_argument("args", nargs="*", metavar="ARG=VALUE")
+    cm.add_argument("--staff", required=True, help="your staff ID from the venue config")
+    cm.add_argument("--pin-stdin", action="store_true", help="read the PIN from stdin")
+    cm.set_defaults(func=cmd_command)
 
     dv = sub.add_parser("discover", help="find devices and propose venue-config entries")
     dv.add_argument(

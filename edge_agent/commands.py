@@ -23,6 +23,8 @@ class CommandRouter:
         # Commands are few and each matters: block the sender rather than drop one.
         self.sub = bus.subscribe("commands", (Command,), 1000, Overflow.BLOCK)
         self._queues: dict[str, asyncio.Queue[Command]] = {}
+        # command id -> whoever waits for its outcome (a person at the local API)
+        self._waiting: dict[str, asyncio.Future[CommandResult]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> None:
@@ -48,7 +50,25 @@ class CommandRouter:
     async def _worker(self, q: asyncio.Queue[Command]) -> None:
         while True:
             cmd = await q.get()
-            await self._publish(cmd, await self.execute(cmd))
+            result = await self.execute(cmd)
+            await self._publish(cmd, result)
+            waiter = self._waiting.pop(cmd.command_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(result)
+
+    async def submit(self, cmd: Command) -> CommandResult:
+        """Queue `cmd` behind the device's other commands and wait for its outcome, which is
+        on record (a `command.result` event) before this returns."""
+        if cmd.command_id in self._waiting:
+            return CommandResult(False, error=f"command {cmd.command_id} is already queued")
+        waiter: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiting[cmd.command_id] = waiter
+        try:
+            self._enqueue(cmd)
+            return await asyncio.shield(waiter)
+        finally:
+            if waiter.done():
+                self._waiting.pop(cmd.command_id, None)
 
     async def execute(self, cmd: Command) -> CommandResult:
         now = self.clock.time()

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from edge_agent.staff import LockedOut, Staff, StaffDirectory, WrongPin
+from edge_agent import staff_api
+from edge_agent.staff import LockedOut, Staff, WrongPin
 from edge_agent.store.schema import connect
 from rules import alarms
 from rules.haccp import chain, checks, due
@@ -77,7 +78,7 @@ def signature(staff: Staff) -> str:
 
 
 def add_routes(app: web.Application, agent: Agent) -> None:
-    directory = StaffDirectory(agent.config.staff, agent.clock, agent.bus.publish)
+    directory = staff_api.directory(app, agent.config.staff, agent.clock, agent.bus.publish)
 
     async def signed(body: dict[str, Any]) -> Staff:
         staff_id = _str(body, "staff_id")

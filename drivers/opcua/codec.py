@@ -181,16 +181,45 @@ def call_args(command: OpcuaCommand, args: dict[str, Value]) -> list[tuple[Any, 
     return [(_arg(a, args), a.type) for a in command.args]
 
 
+def _text_arg(spec: OpcuaArg, value: Value) -> str:
+    """Text a person typed: what the device will show, so no control characters; one of the
+    profile's choices when it lists them."""
+    if not isinstance(value, str):
+        raise CommandRejected(f"{spec.name} must be text")
+    if spec.choices:
+        if value not in spec.choices:
+            raise CommandRejected(f"{spec.name} must be one of {', '.join(spec.choices)}")
+        return value
+    if not value.strip():
+        raise CommandRejected(f"{spec.name} must not be empty")
+    if len(value) > spec.max_length:
+        raise CommandRejected(f"{spec.name} is longer than {spec.max_length} characters")
+    if any(not ch.isprintable() for ch in value):
+        raise CommandRejected(f"{spec.name} contains control characters")
+    return value
+
+
+def _enum_arg(spec: OpcuaArg, value: Value) -> Value:
+    """A name from the profile's enum (or its integer) as the integer the device takes."""
+    names = ", ".join(spec.enum.values())
+    if isinstance(value, str):
+        by_name = {label: int(key) for key, label in spec.enum.items()}
+        if value not in by_name:
+            raise CommandRejected(f"{spec.name} must be one of {names}")
+        return by_name[value]
+    if isinstance(value, int) and not isinstance(value, bool) and str(value) not in spec.enum:
+        raise CommandRejected(f"{spec.name} must be one of {names}")
+    return value
+
+
 def _arg(spec: OpcuaArg, args: dict[str, Value]) -> Any:
     if spec.name not in args:
         raise CommandRejected(f"missing argument {spec.name!r}")
     value = args[spec.name]
     if spec.type == "string":
-        if not isinstance(value, str):
-            raise CommandRejected(f"{spec.name} must be text")
-        if len(value) > spec.max_length:
-            raise CommandRejected(f"{spec.name} is longer than {spec.max_length} characters")
-        return value
+        return _text_arg(spec, value)
+    if spec.enum:
+        value = _enum_arg(spec, value)
     if spec.type == "bool":
         if not isinstance(value, bool):
             raise CommandRejected(f"{spec.name} must be true or false")

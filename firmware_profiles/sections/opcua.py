@@ -68,6 +68,10 @@ class OpcuaArg:
     min: float | None = None
     max: float | None = None
     max_length: int = field(default=64, metadata={"min": 1, "max": 4096})
+    # A string argument: the only values accepted (empty: any text up to max_length).
+    choices: tuple[str, ...] = ()
+    # An integer argument: integer value (as a string key) -> the name a person may give.
+    enum: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
 
@@ -176,3 +180,18 @@ def check_section(section: OpcuaSection, dec: Decoder, path: Path) -> None:
                 dec.error((*where, "args", j, "min"), f"a {a.type} argument has no range")
             if a.min is not None and a.max is not None and a.min > a.max:
                 dec.error((*where, "args", j, "min"), "min is greater than max")
+            if a.choices and a.type != "string":
+                dec.error((*where, "args", j, "choices"), "only a string argument has choices")
+            for choice in a.choices:
+                if not choice or len(choice) > a.max_length:
+                    dec.error(
+                        (*where, "args", j, "choices"), f"choice {choice!r} is empty or too long"
+                    )
+            if a.enum and (a.type not in NUMERIC_ARGS or a.type in ("float", "double")):
+                dec.error((*where, "args", j, "enum"), "only an integer argument has an enum")
+            for key, label in a.enum.items():
+                if not re.fullmatch(r"-?[0-9]+", key) or not re.fullmatch(IDENT, label):
+                    dec.error(
+                        (*where, "args", j, "enum"),
+                        f"enum entries map an integer to a name ({key!r} = {label!r})",
+                    )
