@@ -350,7 +350,7 @@ async def test_an_agent_announces_every_point_and_publishes_states(
     }
     box = "homeassistant/binary_sensor/beerflow_box_the-crown/config"
     try:
-        await until(lambda: expected | {box} <= set(ha_client.latest()), 15, "every config")
+        await until(lambda: expected | {box} <= set(ha_client.latest()), 30, "every config")
         configs = {t: json.loads(p) for t, p in ha_client.latest().items() if t.endswith("/config")}
         assert set(configs) == expected | {box}  # the disabled plug is not exported
         n_points = sum(len(lib.profiles[dv.profile].points) for dv in cfg.devices if dv.enabled)
@@ -363,41 +363,41 @@ async def test_an_agent_announces_every_point_and_publishes_states(
         assert temp["device"]["manufacturer"] and temp["device"]["model"]
         assert (temp["device_class"], temp["unit_of_measurement"]) == ("temperature", "°C")
         await until(
-            lambda: ha_client.latest().get("beerflow/the-crown/status") == b"online", 10, "online"
+            lambda: ha_client.latest().get("beerflow/the-crown/status") == b"online", 30, "online"
         )
 
         # A device reports (once the driver is subscribed: the message is not retained);
         # Home Assistant sees the value on the entity's state topic.
         driver = agent.drivers.shared["mqtt"]["local"]
-        await until(lambda: driver.link.connected, 15, "the MQTT driver subscribed")
+        await until(lambda: driver.link.connected, 30, "the MQTT driver subscribed")
         ha_client.publish(
             "zigbee2mqtt/freezer",
             json.dumps({"temperature": -18.5, "humidity": 40, "battery": 90, "linkquality": 120}),
         )
         state = temp["state_topic"]
-        await until(lambda: ha_client.latest().get(state) == b"-18.5", 10, "state published")
+        await until(lambda: ha_client.latest().get(state) == b"-18.5", 30, "state published")
         humid = "beerflow/the-crown/freezer-sensor/humidity"
         assert ha_client.latest()[humid] == b"40.0"  # the driver reads numbers as floats
 
         # Home Assistant restarts: its birth message gets every config again.
         before = ha_client.count(box)
         ha_client.publish("homeassistant/status", "online")
-        await until(lambda: ha_client.count(box) > before, 10, "re-announced")
-        await until(lambda: all(ha_client.count(t) >= 2 for t in expected), 10, "all again")
+        await until(lambda: ha_client.count(box) > before, 30, "re-announced")
+        await until(lambda: all(ha_client.count(t) >= 2 for t in expected), 30, "all again")
 
         # A Home Assistant that connects later gets everything from the retained messages.
         late = HomeAssistantClient(mosquitto, "late-home-assistant")
         try:
-            await until(lambda: expected <= set(late.latest()), 10, "retained configs")
-            await until(lambda: late.latest().get(state) == b"-18.5", 10, "retained state")
+            await until(lambda: expected <= set(late.latest()), 30, "retained configs")
+            await until(lambda: late.latest().get(state) == b"-18.5", 30, "retained state")
         finally:
             late.close()
     finally:
         agent.stop()
-        assert await asyncio.wait_for(task, 15) == 0
+        assert await asyncio.wait_for(task, 30) == 0
     # A clean stop says goodbye: every entity shows unavailable.
     await until(
-        lambda: ha_client.latest().get("beerflow/the-crown/status") == b"offline", 10, "offline"
+        lambda: ha_client.latest().get("beerflow/the-crown/status") == b"offline", 30, "offline"
     )
 
 
@@ -416,12 +416,12 @@ async def test_the_will_marks_the_box_offline_when_its_connection_dies(
     task = asyncio.create_task(svc.run())
     status = "beerflow/the-crown/status"
     try:
-        await until(lambda: ha_client.latest().get(status) == b"online", 10, "online")
+        await until(lambda: ha_client.latest().get(status) == b"online", 30, "online")
         # It reports progress to the supervisor's watchdog: readings taken off the bus.
         assert svc.liveness is not None
         before = svc.liveness.progress()
         await agent.bus.publish(Reading("freezer-sensor", "temperature", -17.0, 1.0, "°C"))
-        await until(lambda: svc.liveness.progress() == before + 1, 10, "progress")
+        await until(lambda: svc.liveness.progress() == before + 1, 30, "progress")
         assert not svc.liveness.busy()
         # The socket dies without a DISCONNECT (power cut, cable pulled): the broker sends the will.
         client = exporter.link._client
@@ -429,7 +429,7 @@ async def test_the_will_marks_the_box_offline_when_its_connection_dies(
         sock = client.socket()
         assert sock is not None
         sock.close()
-        await until(lambda: ha_client.latest().get(status) == b"offline", 15, "will")
+        await until(lambda: ha_client.latest().get(status) == b"offline", 30, "will")
         # And when the link comes back the box announces itself online again.
         await until(lambda: ha_client.latest().get(status) == b"online", 30, "back online")
     finally:
