@@ -139,6 +139,13 @@ def build_app(
                 return web.json_response({"error": f"{kind} must be an integer"}, status=400)
         return web.json_response(await run(store.latest_documents, box.venue_id, have))
 
+    async def box_watermarks(request: web.Request) -> web.Response:
+        try:
+            box_id = await authenticated_box(request, b"")
+        except Refused as exc:
+            return refused(exc)
+        return web.json_response({"box": box_id, "streams": await run(store.watermarks, box_id)})
+
     async def box_report(request: web.Request) -> web.Response:
         body = await request.read()
         try:
@@ -294,6 +301,7 @@ def build_app(
     r.add_post("/v1/ingest", ingest)
     r.add_post("/v1/boxes/{box}/status", box_status)
     r.add_get("/v1/boxes/{box}/documents", box_documents)
+    r.add_get("/v1/boxes/{box}/watermarks", box_watermarks)
     r.add_post("/v1/boxes/{box}/reports", box_report)
     r.add_get("/v1/boxes/{box}/reports", admin(reports))
     r.add_get("/v1/venues/{venue}/readings", admin(readings))

@@ -91,6 +91,14 @@ OPENAPI: dict[str, Any] = {
                 params=("box",),
             )
         },
+        "/v1/boxes/{box}/watermarks": {
+            "get": _op(
+                "per stream, the highest seq the cloud holds contiguously for this box "
+                "(a box restored from a backup lines its outbox up with it)",
+                "box",
+                params=("box",),
+            )
+        },
         "/v1/boxes/{box}/documents": {
             "get": _op(
                 "signed documents for the box's venue newer than the versions it names",

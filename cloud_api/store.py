@@ -176,6 +176,13 @@ class CloudStore:
 
     # ---- boxes and security events -----------------------------------------------------------
 
+    def watermarks(self, box_id: str) -> dict[str, int]:
+        """Per stream, the highest seq stored (or accounted for as lost) with no gap below."""
+        w = db.watermarks
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(w.c.stream, w.c.seq).where(w.c.box_id == box_id))
+            return {str(stream): int(seq) for stream, seq in rows}
+
     def box(self, box_id: str) -> BoxRow | None:
         found = self._boxes.get(box_id)
         if found is None:

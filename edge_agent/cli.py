@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -426,6 +427,95 @@ def cmd_staff_hash_pin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _passphrase(args: argparse.Namespace, twice: bool) -> str:
+    import getpass
+
+    if args.passphrase_file:
+        with open(args.passphrase_file, encoding="utf-8") as fh:
+            return fh.readline().rstrip("\n")
+    first = getpass.getpass("backup passphrase: ")
+    if twice and getpass.getpass("again: ") != first:
+        raise EdgeError("the two passphrases differ")
+    return first
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from edge_agent.backup import create_backup
+
+    passphrase = _passphrase(args, twice=True)
+    tmp = args.file + ".partial"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            m = create_backup(args.config, out, passphrase)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, args.file)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    size = os.path.getsize(args.file)
+    print(
+        f"{args.file}: venue {m.venue}, store schema {m.schema_version}, "
+        f"{m.haccp_records} HACCP records, {len(m.files)} files, {size / 1e6:.1f} MB encrypted"
+    )
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edge_agent.backup import BackupError, restore_backup
+
+    passphrase = _passphrase(args, twice=False)
+
+    def line_up_with_cloud(store: Path, sync_dir: Path) -> None:
+        import sqlite3
+
+        from cloud_sync.identity import load
+        from cloud_sync.realign import fetch_watermarks, realign
+
+        ident = load(str(sync_dir / "identity.json")) if sync_dir.is_dir() else None
+        if ident is None or not ident.enrolled:
+            return
+        if args.no_cloud:
+            print(
+                "warning: not lined up with the cloud (--no-cloud): if the cloud holds records "
+                "written after this backup, new records may reuse their sequence numbers",
+                file=sys.stderr,
+            )
+            return
+        try:
+            marks = asyncio.run(fetch_watermarks(ident))
+        except Exception as exc:  # any failure to ask the cloud refuses the restore
+            raise BackupError(
+                f"cannot ask the cloud ({ident.cloud_url}) what it already holds: {exc}; "
+                "nothing restored (retry online, or --no-cloud to accept the risk)"
+            ) from exc
+        conn = sqlite3.connect(store, isolation_level=None)
+        try:
+            for r in realign(conn, marks):
+                if r.skipped or r.dropped:
+                    print(
+                        f"  {r.stream}: cloud holds up to {r.cloud_watermark}; "
+                        f"{r.dropped} pending record(s) already there, "
+                        f"{r.skipped} written after the backup"
+                    )
+        finally:
+            conn.close()
+
+    with open(args.file, "rb") as src:
+        r = restore_backup(src, passphrase, args.config_dir, line_up_with_cloud)
+    print(
+        f"restored venue {r.manifest.venue} (backup of "
+        f"{_fmt_ts(r.manifest.created)}): config {r.config_path}, store {r.store_path}, "
+        f"HACCP chain verified ({r.haccp_records} records)"
+        + (", identity and keys" if r.identity_restored else "")
+    )
+    return EXIT_OK
+
+
 UNITS = ("beerflow-agent.service", "beerflow-kiosk.service")
 
 
@@ -679,6 +769,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge new devices into this venue config (existing entries untouched)",
     )
     dv.set_defaults(func=cmd_discover)
+
+    bk = sub.add_parser("backup", help="store, identity and venue files in one encrypted file")
+    config_opt(bk)
+    bk.add_argument("file")
+    bk.add_argument("--passphrase-file", help="first line is the passphrase (else asked twice)")
+    bk.set_defaults(func=cmd_backup)
+
+    rs = sub.add_parser("restore", help="restore a backup onto a fresh box or directory")
+    rs.add_argument("file")
+    rs.add_argument(
+        "--config-dir",
+        default=os.path.dirname(DEFAULT_CONFIG),
+        help="where the venue files go (the store goes where the restored config says)",
+    )
+    rs.add_argument("--passphrase-file", help="first line is the passphrase (else asked)")
+    rs.add_argument(
+        "--no-cloud",
+        action="store_true",
+        help="restore without asking the cloud what it already holds (see docs/install.md)",
+    )
+    rs.set_defaults(func=cmd_restore)
 
     lg = sub.add_parser("logs", help="the agent's log from journald (installed box)")
     lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
