@@ -652,10 +652,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def logging_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-        )
+    def logging_opts(sp: argparse.ArgumentParser, level: str = "INFO") -> None:
+        sp.add_argument("--log-level", default=level, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
         sp.add_argument("--log-json", action="store_true", help="one JSON object per log line")
 
     def config_opt(sp: argparse.ArgumentParser) -> None:
@@ -802,7 +800,7 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--json", action="store_true", help="journald's JSON export, one per line")
     lg.set_defaults(func=cmd_logs)
 
-    d = sub.add_parser("demo", help="a simulated venue, the agent, and live readings")
+    d = sub.add_parser("demo", help="a simulated venue, the agent, its events and status")
     d.add_argument("--dir", default="demo-venue", help="where the demo config and store go")
     d.add_argument("--devices", type=int, default=4, help="simulated fridges (default 4)")
     d.add_argument("--duration", type=float, default=None, help="stop after N seconds")
@@ -812,7 +810,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=60.0,
         help="simulated minutes per real second x60 (default 60: an hour a minute)",
     )
-    logging_opts(d)
+    # The demo prints its own events and status; log lines only when something is wrong.
+    logging_opts(d, "WARNING")
     d.set_defaults(func=cmd_demo)
 
     from cloud_sync.cli import add_commands as add_sync_commands

@@ -7,15 +7,15 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from edge_agent.bus import Overflow
-from edge_agent.channel import Channel
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.model import VenueConfig
-from edge_agent.messages import Reading
+from edge_agent.demo_view import DemoView, Status, outbox_rows
+from edge_agent.messages import Event
 from edge_agent.staff import hash_pin
 from edge_agent.supervisor import Service
 from firmware_profiles.loader import ProfileLibrary
@@ -157,62 +157,6 @@ def demo_config(sims: list[FridgeSimulator], poll_s: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-_FLAG_KINDS = {
-    "compressor_on": "COMPRESSOR",
-    "defrost_active": "DEFROST",
-    "alarm": "ALARM",
-    "door_open": "DOOR",
-}
-_MAIN_KINDS = ("temperature", "power", "weight", "volume", "humidity", "mode")
-
-
-class LiveView:
-    """Prints each device's main values about once a second (a demo view, not the TUI)."""
-
-    def __init__(self, cfg: VenueConfig, library: ProfileLibrary) -> None:
-        self.kinds: dict[tuple[str, str], str] = {}
-        self.order = [d.id for d in cfg.devices]
-        for d in cfg.devices:
-            profile = library.get(d.profile)
-            for p in profile.points if profile else ():
-                self.kinds[(d.id, p.name)] = p.kind
-
-    def line(self, device: str, values: dict[str, tuple[object, str]]) -> str:
-        shown: list[str] = []
-        for kind in _MAIN_KINDS:
-            for point, (v, unit) in values.items():
-                if self.kinds.get((device, point)) == kind and len(shown) < 3:
-                    text = f"{v:.1f}" if isinstance(v, float) else str(v)
-                    shown.append(f"{point} {text}{(' ' + unit) if unit else ''}")
-        flags = [
-            label
-            for point, (v, _) in values.items()
-            if v and (label := _FLAG_KINDS.get(self.kinds.get((device, point), ""))) is not None
-        ]
-        return f"  {device:<22} {'  '.join(shown):<64} {' '.join(sorted(set(flags)))}"
-
-    async def run(self, channel: Channel[Reading]) -> None:
-        latest: dict[str, dict[str, tuple[object, str]]] = {}
-        last_print = 0.0
-        while True:
-            for r in await channel.get_batch(10_000):
-                latest.setdefault(r.device_id, {})[r.point] = (r.value, r.unit)
-            now = time.monotonic()
-            if latest and now - last_print >= 2.0:
-                last_print = now
-                print(time.strftime("%H:%M:%S"), f"live readings ({len(latest)} devices):")
-                for dev in sorted(
-                    latest,
-                    key=lambda d: (
-                        d not in self.order,
-                        self.order.index(d) if d in self.order else 0,
-                        d,
-                    ),
-                ):
-                    print(self.line(dev, latest[dev]))
-                sys.stdout.flush()
-
-
 def _write_text(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -250,6 +194,30 @@ async def _start_parts(directory: str, clock: ScaledClock) -> list[DemoPart]:
     return parts
 
 
+def device_counts(cfg: VenueConfig, library: ProfileLibrary) -> str:
+    """'20 devices: 4 Modbus, 3 OPC-UA, …', counted from the config the agent runs."""
+    names = {"modbus": "Modbus", "opcua": "OPC-UA", "ble": "BLE", "mqtt": "MQTT"}
+    counts: dict[str, int] = {}
+    for d in cfg.devices:
+        profile = library.get(d.profile)
+        transport = str(profile.transport) if profile else "?"
+        label = names.get(transport, transport)
+        counts[label] = counts.get(label, 0) + 1
+    parts = ", ".join(f"{n} {t}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return f"{len(cfg.devices)} devices: {parts}"
+
+
+def _demo_status(agent: Any, synced: bool) -> Status:
+    up = sum(1 for h in agent.health.all() if h.connected)
+    return Status(
+        up,
+        len(agent.config.devices),
+        agent.writer.stats.readings,
+        0,  # the view counts alarms from the events it sees
+        outbox_rows(agent.config.storage.path) if synced else None,
+    )
+
+
 async def run_demo(
     directory: str,
     *,
@@ -279,17 +247,22 @@ async def run_demo(
         )
     library = load_library()
     agent = Agent(cfg, library)
-    live = agent.bus.subscribe("demo-view", (Reading,), 10_000, Overflow.DROP_OLDEST)
-    view = LiveView(cfg, library)
-    agent._extra.append(Service("demo-view", lambda: view.run(live.channel)))
-    print(
-        f"Simulated venue: {devices} Dixell XR77U-style controllers on loopback "
-        f"(equipment time x{speed:g})."
-    )
+    events = agent.bus.subscribe("demo-view", (Event,), 10_000, Overflow.DROP_OLDEST)
+    view = DemoView(lambda: _demo_status(agent, demo_cloud is not None))
+    agent._extra.append(Service("demo-view", lambda: view.run(events.channel)))
+    print(f"Simulated venue: {device_counts(cfg, library)} (equipment time x{speed:g}).")
+    print(f"  + {devices} Dixell XR77U-style controllers (Modbus TCP on loopback)")
     for p in parts:
         print(f"  + {p.description}")
     if demo_cloud is not None:
-        print(f"  + local cloud at {demo_cloud.url} (data in {demo_cloud.data}); box enrolled")
+        token = os.path.join(demo_cloud.data, "admin.token")
+        print(f"  + local cloud at {demo_cloud.url}; this box is enrolled and syncing. Open it:")
+        print(f'      curl -H "Authorization: Bearer $(cat {token})" {demo_cloud.url}/v1/fleet')
+        print(
+            f'      curl -H "Authorization: Bearer $(cat {token})" '
+            f'"{demo_cloud.url}/v1/venues/{cfg.venue.id}/events?stream=alarms"'
+        )
+        print(f"      (every endpoint: {demo_cloud.url}/openapi.json)")
     print(
         f"  + HACCP units for the fridges and freezer (rules.toml); the bar fridge's "
         f"compressor fails after {FAULT_AFTER_S:.0f} s"
@@ -298,7 +271,8 @@ async def run_demo(
         f"Kitchen terminal: beerflow-edge tui --config {cfg_path}  "
         f"(staff id {DEMO_STAFF[0]}, PIN {DEMO_STAFF[2]})"
     )
-    print(f"Config: {cfg_path}. Ctrl-C to stop.\n")
+    print(f"Config: {cfg_path}. Ctrl-C to stop.")
+    print("Events appear below as they happen; the last line is the venue's status.\n")
 
     async def fail_bar_fridge() -> None:
         await asyncio.sleep(FAULT_AFTER_S)
@@ -327,7 +301,7 @@ async def run_demo(
                 await p.stop()
         if demo_cloud is not None:
             await demo_cloud.stop()
-    print(f"\nStore kept at {cfg.storage.path}. Look at it with:")
+    print(f"\n\nStore kept at {cfg.storage.path}. Look at it with:")
     print(f"  .venv/bin/beerflow-edge status --config {cfg_path}")
     print(f"  .venv/bin/beerflow-edge readings --config {cfg_path} --device {_unit(0).id}")
     print(f"  .venv/bin/beerflow-edge tui --config {cfg_path}   (while the demo runs)")
