@@ -100,10 +100,12 @@ class DemoView:
             self._drawn = False
 
     def show_event(self, e: Event) -> None:
+        # The rules engine names an alarm by its rule when it is raised and cleared.
+        key = e.data.get("rule", e.message)
         if e.kind == "alarm.raised":
-            self.alarms.add(e.data.get("alarm_id", e.message))
+            self.alarms.add(key)
         elif e.kind == "alarm.cleared":
-            self.alarms.discard(e.data.get("alarm_id", e.message))
+            self.alarms.discard(key)
         line = event_line(e)
         if line is not None:
             self._clear()

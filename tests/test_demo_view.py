@@ -20,7 +20,7 @@ def ev(kind: str, message: str, **data: object) -> Event:
 def test_routine_events_stay_quiet_and_alarm_workflow_is_printed():
     assert event_line(ev("device.online", "f1 back")) is None
     assert event_line(ev("agent.started", "started")) is None
-    line = event_line(ev("alarm.raised", "Back-bar fridge 9.1 °C", alarm_id=3))
+    line = event_line(ev("alarm.raised", "Back-bar fridge 9.1 °C", rule="r"))
     assert line is not None and "ALARM" in line and "9.1 °C" in line
 
 
@@ -40,12 +40,12 @@ async def test_view_counts_alarms_from_events_and_prints_each_once():
     ch: Channel[Event] = Channel(100)
     task = asyncio.create_task(view.run(ch))
     for e in (
-        ev("alarm.raised", "bar fridge warm", alarm_id=1),
+        ev("alarm.raised", "bar fridge warm", rule="bar-fridge-high"),
         ev("device.polled", "noise"),
         ev("alarm.acknowledged", "by Demo Chef", alarm_id=1),
         ev("alarm.corrective_action", "moved stock", alarm_id=1),
-        ev("alarm.raised", "freezer warm", alarm_id=2),
-        ev("alarm.cleared", "bar fridge back in range", alarm_id=1),
+        ev("alarm.raised", "freezer warm", rule="freezer-high"),
+        ev("alarm.cleared", "bar fridge back in range", rule="bar-fridge-high"),
     ):
         await ch.put(e)
     loop = asyncio.get_running_loop()
@@ -57,7 +57,7 @@ async def test_view_counts_alarms_from_events_and_prints_each_once():
     lines = out.getvalue().splitlines()
     kinds = [ln.split("  ")[1].strip() for ln in lines if "devices online" not in ln]
     assert kinds == ["ALARM", "acknowledged", "corrective action", "ALARM", "cleared"]
-    assert view.alarms == {2}
+    assert view.alarms == {"freezer-high"}
     view.show_status()
     assert "1 alarm active" in out.getvalue().splitlines()[-1]
 
