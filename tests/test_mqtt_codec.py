@@ -21,6 +21,9 @@ from drivers.mqtt.codec import (
     walk,
 )
 from drivers.mqtt.command_codec import judge_reply, render
+from drivers.mqtt.service import MqttDevice
+from edge_agent.config.model import DeviceConfig
+from edge_agent.health import DeviceHealth
 from firmware_profiles.loader import load_library
 
 LIB = load_library()
@@ -279,3 +282,29 @@ def test_the_fast_reading_builder_makes_the_same_frozen_reading():
     assert hash(r) == hash(Reading("fridge", "air", 3.5, 1e9, "°C"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         r.value = 4.0  # type: ignore[misc]
+
+
+def test_a_device_clock_years_behind_is_stamped_on_arrival_and_kept_beside():
+    """A Shelly whose clock never synced: its partial status says 2023 while the box says
+    2026. Readings get the arrival time (so the live views show the newest value), the
+    device's time is kept as the point device_time, and it is clock skew, not malformed."""
+    section = LIB.profiles["shelly-plus-plug-s"].mqtt
+    assert section is not None
+    health = DeviceHealth("plug", "mqtt")
+    dev = MqttDevice(
+        DeviceConfig(id="plug", profile="shelly-plus-plug-s", address="p1", broker="b"),
+        section,
+        health,
+    )
+    now = 1_790_000_000.0
+    stale = now - 3 * 365 * 86400
+    note = {"method": "NotifyStatus", "params": {"ts": stale, "switch:0": {"apower": 55.5}}}
+    got = {r.point: r for r in dev.handle("p1/events/rpc", json.dumps(note).encode(), now)}
+    assert got["power"].value == 55.5 and got["power"].ts == now
+    assert got["device_time"].value == stale and got["device_time"].ts == now
+    assert health.clock_skew == 1 and health.malformed == 0
+    # Within max_past_skew_s (300 s) the device's own time is kept.
+    note["params"]["ts"] = now - 120
+    got = {r.point: r for r in dev.handle("p1/events/rpc", json.dumps(note).encode(), now + 1)}
+    assert got["power"].ts == now - 120 and "device_time" not in got
+    assert health.clock_skew == 1

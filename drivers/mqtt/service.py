@@ -294,25 +294,32 @@ class BrokerService:
             await self.store.run_job(lambda conn: conn.execute(_CREATE_RECEIPTS))
         try:
             await self.link.run()
-        finally:
-            # Crashed, or stopped: either way nothing from this broker is being read now,
-            # and /health must not say otherwise.
-            crashed = self._decoding
-            self._decoding = None
-            now = self.clock.time()
-            if crashed is not None:
-                topic, payload = crashed
-                self._poison.add((topic, digest(topic, payload)))
-                log.error(
-                    "mqtt %s: a message on %s crashed its decoder; it is counted as malformed "
-                    "from now on",
-                    self.broker.id,
-                    topic,
-                )
-                for dev in self._routes.get(topic, ()):
-                    dev.health.bad_data(now, CodecError("message crashed the decoder"))
-            for d in self.devices:
-                d.health.failed(now, DeviceIOError(f"broker service {self.broker.id} stopped"))
+        except BaseException as exc:
+            # Crashed, wedged (cancelled by the watchdog) or stopped: either way nothing from
+            # this broker is being read now, and /health must not say otherwise.
+            self._ended(exc)
+            raise
+
+    def _ended(self, exc: BaseException) -> None:
+        crashed = self._decoding
+        self._decoding = None
+        now = self.clock.time()
+        if crashed is not None:
+            topic, payload = crashed
+            self._poison.add((topic, digest(topic, payload)))
+            log.error(
+                "mqtt %s: a message on %s crashed its decoder; it is counted as malformed "
+                "from now on",
+                self.broker.id,
+                topic,
+            )
+            for dev in self._routes.get(topic, ()):
+                dev.health.bad_data(now, CodecError("message crashed the decoder"))
+        for d in self.devices:
+            if isinstance(exc, asyncio.CancelledError):
+                d.health.connected = False  # stopping (or restarting): not an outage to log
+            else:
+                d.health.failed(now, DeviceIOError(f"broker service {self.broker.id} crashed"))
 
     async def handle_batch(self, batch: list[Inbound]) -> asyncio.Future[Any] | None:
         """Decode a batch and publish its readings; returns what resolves once they commit."""
