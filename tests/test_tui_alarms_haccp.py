@@ -150,7 +150,7 @@ async def test_haccp_checks_probe_entry_log_and_locale(agent, tmp_path):
         await pilot.pause()
         text = svg_text(app, tmp_path, "tui-haccp-due")
         assert "Checks due today" in text and "Opening check" in text
-        assert "Thermometer calibration" in text and "✗ not done" in text
+        assert "Thermometer calibration" in text and ("○ to do" in text or "OVERDUE" in text)
         assert len(app.snapshot.checks) == 3 * 3 + 1
 
         # manual probe reading for the walk-in (the first HACCP unit)

@@ -64,8 +64,8 @@ async def test_overview_shows_every_unit_live_with_limit_status_and_sparkline(ag
         for dev, temp in temps.items():
             assert tiles[dev].temp == pytest.approx(temp)
         # limits from the rules service's HACCP units: the walk-in's own, the UK presets
-        assert tiles["freezer"].limit.value_c == -15.0 and tiles["walk-in"].limit.value_c == 6.0
-        assert tiles["bar-fridge"].limit.value_c == 8.0
+        assert tiles["freezer"].limit.max_c == -15.0 and tiles["walk-in"].limit.max_c == 6.0
+        assert tiles["bar-fridge"].limit.max_c == 8.0
         assert all(v.status is not Status.OFFLINE for v in tiles.values())
         text = svg_text(app, tmp_path, "overview")
         assert "Walk-in cold room" in text and "Chest freezer" in text and "Bar fridge" in text

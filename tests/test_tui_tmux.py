@@ -53,7 +53,7 @@ def test_tui_in_tmux_against_the_demo(tmp_path):
         # The demo's fridges are UK HACCP units: the cold-holding limit is 8 °C.
         expected = ("Walk-in cold room", "Chest freezer", "limit ≤ 8.0 °C")
         wait_for(
-            lambda: all(text in capture(session) for text in expected), 20, "the overview tiles"
+            lambda: all(text in capture(session) for text in expected), 40, "the overview tiles"
         )
         assert "1 Overview" in capture(session)
 

@@ -10,10 +10,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.peers.tui_agent import start_agent, start_fridges, venue_toml
-from tui.api_client import AgentClient, AgentUnreachable, Alarm, NotAvailable, Rejected
+from tui.api_client import (
+    AgentClient,
+    AgentUnreachable,
+    Alarm,
+    Device,
+    HaccpUnit,
+    NotAvailable,
+    Reading,
+    Rejected,
+)
 from tui.forms import parse_number
 from tui.i18n import EN, IT, Translator
-from tui.model import Limit, Status, classify, limit_for, sort_alarms, sparkline
+from tui.model import (
+    Limit,
+    Status,
+    check_state,
+    classify,
+    open_alarms,
+    order_tiles,
+    sort_alarms,
+    sparkline,
+    unit_limits,
+    unit_views,
+)
 
 
 def test_catalogues_have_the_same_keys_and_placeholders():
@@ -35,26 +55,115 @@ def test_translator_numbers_and_ages():
         (3.0, {}, (Status.OK, None)),
         (6.0, {}, (Status.WARNING, "reason.above_limit")),
         (9.0, {"defrost": True}, (Status.SUPPRESSED, "reason.defrost")),
-        (3.0, {"device_alarm": True}, (Status.ALARM, "reason.device_alarm")),
+        # the controller's own alarm relay is a reason to look, not an alarm of ours
+        (3.0, {"device_alarm": True}, (Status.WARNING, "reason.device_alarm")),
         (3.0, {"active_alarm": True, "defrost": True}, (Status.ALARM, "reason.active_alarm")),
         (None, {"connected": False}, (Status.OFFLINE, None)),
+        (None, {"connected": False, "active_alarm": True}, (Status.ALARM, "reason.active_alarm")),
         (3.0, {"connected": False}, (Status.OFFLINE, None)),
         (None, {}, (Status.NO_DATA, None)),
     ],
 )
 def test_classify(temp, kw, expected):
     args = {"connected": True, "defrost": False, "device_alarm": False, "active_alarm": False}
-    assert classify(temp, Limit(5.0, True), **{**args, **kw}) == expected
+    assert classify(temp, Limit(5.0, None), **{**args, **kw}) == expected
 
 
-def test_limits_by_kind_of_unit():
-    assert limit_for(3.0) == Limit(5.0, True)
-    assert limit_for(-20.0) == Limit(-15.0, True)
-    assert limit_for(65.0) == Limit(63.0, False)
-    hot = classify(
-        60.0, limit_for(65.0), connected=True, defrost=False, device_alarm=False, active_alarm=False
+def _classify(temp: float, limit: Limit | None) -> tuple[Status, str | None]:
+    return classify(
+        temp, limit, connected=True, defrost=False, device_alarm=False, active_alarm=False
     )
-    assert hot == (Status.WARNING, "reason.below_limit")
+
+
+def test_limits_ceilings_floors_bands_and_none():
+    assert _classify(60.0, Limit(None, 63.0)) == (Status.WARNING, "reason.below_limit")
+    cellar = Limit(13.0, 11.0)
+    assert _classify(12.0, cellar) == (Status.OK, None)
+    assert _classify(10.5, cellar) == (Status.WARNING, "reason.below_limit")
+    assert _classify(13.5, cellar) == (Status.WARNING, "reason.above_limit")
+    # no HACCP unit, no limit: a coffee machine at 28 °C or a wine fridge at 6 °C is fine
+    assert _classify(28.0, None) == (Status.OK, None)
+
+
+def _dev(i: str, connected: bool = True) -> Device:
+    return Device(i, i.title(), "kitchen", "p", True, connected, 0.0, 1, 0, 0, None)
+
+
+def test_only_haccp_units_get_a_limit_and_a_band_stays_a_band():
+    units = [
+        HaccpUnit("cellar", "Cellar", "cellar", "cellar", "temperature", 13.0, 11.0),
+        HaccpUnit("fridge", "Fridge", "cold_hold", "fridge", "room_temp", 8.0, None),
+    ]
+    devices = [_dev("cellar"), _dev("fridge"), _dev("wine"), _dev("coffee")]
+    latest = [
+        Reading("cellar", "temperature", 12.0, "°C", 1.0, "good"),
+        Reading("fridge", "room_temp", 9.0, "°C", 1.0, "good"),
+        Reading("wine", "temperature", 6.0, "°C", 1.0, "good"),
+        Reading("coffee", "boiler_temp", 28.0, "°C", 1.0, "good"),
+    ]
+    views = {
+        v.device_id: v
+        for v in unit_views(
+            devices, latest, unit="C", kinds={}, history={}, limits=unit_limits(units)
+        )
+    }
+    assert views["cellar"].limit == Limit(13.0, 11.0) and views["cellar"].status is Status.OK
+    assert views["fridge"].status is Status.WARNING
+    assert views["wine"].limit is None and views["wine"].status is Status.OK
+    assert views["coffee"].limit is None and views["coffee"].status is Status.OK
+
+
+def test_tiles_alarms_first_then_to_check_then_due_checks_then_the_rest():
+    devices = [_dev(i) for i in ("a", "b", "c", "d", "e")] + [_dev("f", connected=False)]
+    latest = [
+        Reading(d, "temperature", t, "°C", 1.0, "good")
+        for d, t in zip("abcde", (3, 9, 3, 3, 3), strict=True)
+    ]
+    alarms = [Alarm("1", "d", "temperature", "high", "active", "", 0.0)]
+    views = unit_views(
+        devices,
+        latest,
+        unit="C",
+        kinds={},
+        history={},
+        alarms=alarms,
+        limits={"b": Limit(8.0, None)},
+    )
+    ordered = [v.device_id for v in order_tiles(views, due={"e"})]
+    assert ordered == ["d", "b", "f", "e", "a", "c"]
+
+
+def test_one_alarm_count():
+    alarms = [
+        Alarm("1", "d", "p", "high", "active", "", 0.0),
+        Alarm("2", "d", "p", "high", "cleared", "", 0.0),
+        Alarm("3", "d", "p", "high", "closed", "", 0.0),
+    ]
+    assert open_alarms(alarms) == 2 and open_alarms(None) == 0
+
+
+def test_check_states():
+    assert check_state(10.0, 5.0, 20.0) == "done"  # done late is still done
+    assert check_state(None, 5.0, 20.0) == "overdue"
+    assert check_state(None, 30.0, 20.0) == "due" and check_state(None, None, 20.0) == "due"
+
+
+@pytest.mark.parametrize(
+    ("locale", "counts", "text"),
+    [
+        ("en", (1, 0, 0, 3), "1 alarm"),
+        ("en", (2, 1, 1, 3), "2 alarms · 1 to check · 1 without signal"),
+        ("en", (0, 0, 0, 1), "The unit is safe"),
+        ("en", (0, 0, 0, 14), "All 14 units safe"),
+        ("it", (1, 2, 0, 3), "1 allarme · 2 da verificare"),
+        ("it", (3, 0, 0, 3), "3 allarmi"),
+        ("it", (0, 0, 0, 1), "L'unità è sicura"),
+    ],
+)
+def test_summary_plurals(locale, counts, text):
+    from tui.views import summary_line
+
+    assert summary_line(Translator(locale), *counts) == text
 
 
 @given(st.lists(st.floats(-50, 150), max_size=500), st.integers(1, 40))

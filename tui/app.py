@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import os
 import time
 from collections import deque
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -55,12 +56,18 @@ from tui.views import (
     StockView,
     SyncView,
     View,
+    ViewState,
     summary_text,
 )
+from tui.widgets import UnitTile
+
+log = logging.getLogger("tui")
 
 SCREENS = ("overview", "alarms", "haccp", "devices", "stock", "sync")
 # The terminal's own key actions, switched off while a form is open (see check_action).
-ACTIONS = frozenset({"show", "language", "quit", "acknowledge", "corrective", "probe", "mark_done"})
+ACTIONS = frozenset(
+    {"show", "language", "quit", "acknowledge", "corrective", "probe", "mark_done", "silence"}
+)
 HISTORY_WINDOW_S = 3 * 3600.0
 LIVE_SAMPLES = 360
 
@@ -94,6 +101,7 @@ class KitchenApp(Guarded, App[int]):
         Binding("c", "corrective", "corrective", show=False, priority=True),
         Binding("p", "probe", "probe", show=False, priority=True),
         Binding("d", "mark_done", "done", show=False, priority=True),
+        Binding("s", "silence", "silence", show=False, priority=True),
     ]
 
     def __init__(
@@ -105,7 +113,9 @@ class KitchenApp(Guarded, App[int]):
         kinds: Mapping[str, Mapping[str, str]] | None = None,
         poll_s: float = 2.0,
         history_s: float = 300.0,
-        export_dir: str = ".",
+        export_dir: str | None = None,
+        bell_every_s: float = 5.0,
+        silence_s: float = 300.0,
     ) -> None:
         super().__init__()
         self.client = AgentClient(socket_path)
@@ -114,7 +124,14 @@ class KitchenApp(Guarded, App[int]):
         self.kinds: Mapping[str, Mapping[str, str]] = kinds if kinds is not None else load_kinds()
         self.poll_s = poll_s
         self.history_s = history_s
-        self.export_dir = export_dir
+        self.export_dir = export_dir or default_export_dir()
+        # The alarm sound: rings while an alarm nobody has acknowledged is open, until a key
+        # silences it for a while; a new alarm rings again at once.
+        self.bell_every_s = bell_every_s
+        self.silence_s = silence_s
+        self.silenced_until = 0.0
+        self.rings = 0
+        self._ringing: frozenset[str] = frozenset()
         self.snapshot: Snapshot | None = None
         self.agent_down: str | None = None
         self.history: dict[str, deque[float]] = {}
@@ -146,6 +163,7 @@ class KitchenApp(Guarded, App[int]):
         yield Static("", id="keys")
 
     def on_mount(self) -> None:
+        self.set_interval(self.bell_every_s, self._ring_if_needed, name="alarm-bell")
         self._label_chrome()
         self.main_screen.query_one("#nav-overview", Button).add_class("-current")
         self._poll()
@@ -159,12 +177,46 @@ class KitchenApp(Guarded, App[int]):
         self.title = t("app.title")
         for i, name in enumerate(SCREENS):
             self.main_screen.query_one(f"#nav-{name}", Button).label = f"{i + 1} {t('nav.' + name)}"
-        keys = "  ".join(f"[{i + 1}] {t('nav.' + n)}" for i, n in enumerate(SCREENS))
+        # The nav buttons name the screens; the legend says the keys that are not on them.
+        keys = [
+            ("1-6", t("key.screens")),
+            ("A", t("key.ack")),
+            ("C", t("key.action")),
+            ("P", t("key.probe")),
+            ("D", t("key.done")),
+            ("S", t("key.silence")),
+            ("L", t("key.language")),
+            ("Q", t("key.quit")),
+        ]
         self.main_screen.query_one("#keys", Static).update(
-            Text(f"{keys}   [L] {t('key.language')}   [Q] {t('key.quit')}")
+            Text("  ".join(f"[{k}] {what}" for k, what in keys))
         )
 
     # ---- workers: state in ----------------------------------------------------------------
+
+    # ---- the alarm sound ----------------------------------------------------------------------
+
+    def _alarm_sound(self, snap: Snapshot) -> None:
+        ringing = frozenset(a.id for a in (snap.alarms or ()) if a.state == "active")
+        new = ringing - self._ringing
+        self._ringing = ringing
+        if new:
+            self.silenced_until = 0.0  # a new alarm is heard even when the last was silenced
+            self._ring()
+
+    def _ring_if_needed(self) -> None:
+        if self._ringing and time.monotonic() >= self.silenced_until:
+            self._ring()
+
+    def _ring(self) -> None:
+        self.rings += 1
+        self.bell()
+
+    def action_silence(self) -> None:
+        if not self._ringing:
+            return
+        self.silenced_until = time.monotonic() + self.silence_s
+        self.notify(self.t("alarms.silenced", minutes=round(self.silence_s / 60)), timeout=6)
 
     # ---- robustness -------------------------------------------------------------------------
 
@@ -186,13 +238,10 @@ class KitchenApp(Guarded, App[int]):
         while True:
             try:
                 snap = await fetch_snapshot(self.client)
-            except AgentUnreachable as exc:
-                self.post_message(AgentDown(str(exc)))
-                failures += 1
-                await asyncio.sleep(backoff(failures))
-                continue
-            except ApiError as exc:  # a route answered nonsense: say so, keep trying
-                self.post_message(AgentDown(str(exc)))
+            except ApiError as exc:  # away, or a route answered nonsense: say so, keep trying
+                if not failures:
+                    log.warning("agent unreachable: %s", exc)  # once per outage
+                self.post_message(AgentDown(down_reason(exc)))
                 failures += 1
                 await asyncio.sleep(backoff(failures))
                 continue
@@ -239,6 +288,7 @@ class KitchenApp(Guarded, App[int]):
             self.agent_down = None
             self.notify(self.t("banner.reconnected"), timeout=4)
         self._record_live(snap)
+        self._alarm_sound(snap)
         self._views = None
         self._redraw()
         if not self._got_first.is_set():
@@ -277,7 +327,7 @@ class KitchenApp(Guarded, App[int]):
         buf.extend(message.values)
         self._views = None
         if self.current == "overview":
-            self.main_screen.query_one(OverviewView).draw()
+            self.main_screen.query_one(OverviewView).show(self.view_state())
 
     def _record_live(self, snap: Snapshot) -> None:
         for dev, point in self._temp_points(snap).items():
@@ -310,21 +360,45 @@ class KitchenApp(Guarded, App[int]):
             )
         return self._views
 
+    @property
+    def compact(self) -> bool:
+        """A small kitchen screen (80×24 and the like): one-line chrome, small tiles."""
+        return self.size.width < 100 or self.size.height < 32
+
+    def view_state(self) -> ViewState:
+        return ViewState(
+            self.t,
+            self.venue_unit,
+            self.snapshot,
+            self.kinds,
+            self.unit_views(),
+            self.compact,
+        )
+
     def _redraw(self) -> None:
         self._banner()
+        state = self.view_state()
         if self.snapshot is not None:
-            text, cls = summary_text(self, self.unit_views())
+            text, cls = summary_text(state)
             summary = self.main_screen.query_one("#summary", Static)
             summary.update(text)
             summary.set_classes(cls)
-        view = self.main_screen.query_one(f"#{self.current}", View)
-        view.draw()
+        self.main_screen.query_one(f"#{self.current}", View).show(state)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if not self._screen_ready():
+            return
+        self.main_screen.set_class(self.compact, "-compact")
+        for tile in self.main_screen.query(UnitTile):
+            tile.set_class(self.compact, "-compact")
+        self._label_chrome()
+        self._redraw()
 
     def _banner(self) -> None:
         banner = self.main_screen.query_one("#banner", Static)
         sync = self.snapshot.sync if self.snapshot else None
         if self.agent_down is not None:
-            banner.update(self.t("banner.reconnecting", error=self.agent_down[:80]))
+            banner.update(self.t("banner.reconnecting", reason=self.t(self.agent_down)))
             banner.set_classes("-reconnecting")
         elif sync is not None and not sync.online:
             banner.update(
@@ -347,7 +421,7 @@ class KitchenApp(Guarded, App[int]):
         self.main_screen.query_one(ContentSwitcher).current = name
         for n in SCREENS:
             self.main_screen.query_one(f"#nav-{n}", Button).set_class(n == name, "-current")
-        self.main_screen.query_one(f"#{name}", View).draw()
+        self.main_screen.query_one(f"#{name}", View).show(self.view_state())
 
     def action_language(self) -> None:
         self.t.toggle()
@@ -597,7 +671,7 @@ class KitchenApp(Guarded, App[int]):
             return
         _, start, end = self._day()
         try:
-            log = await self.client.haccp_log(unit[0], start, end)
+            day_log = await self.client.haccp_log(unit[0], start, end)
             chain = await self.client.verify_chain()
         except NotAvailable:
             text = self.t("banner.not_available", what="HACCP")
@@ -611,9 +685,9 @@ class KitchenApp(Guarded, App[int]):
         lines += [
             f"{_hhmm(e.ts)}  {e.kind:<17} "
             f"{'' if e.value is None else self._temp(e.value):>8}  {e.staff or ''}  {e.note}"
-            for e in log.entries
+            for e in day_log.entries
         ]
-        gaps = ", ".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in log.gaps)
+        gaps = ", ".join(f"{_hhmm(a)}–{_hhmm(b)}" for a, b in day_log.gaps)
         lines.append(t("haccp.gaps", gaps=gaps) if gaps else t("haccp.no_gaps"))
         lines.append(
             t("haccp.chain_ok", n=chain.records)
@@ -628,22 +702,62 @@ class KitchenApp(Guarded, App[int]):
 
     @work(group="intent", exit_on_error=False)
     async def _export(self) -> None:
+        units = self._log_units()
+        if self.agent_down is not None or self.snapshot is None or not units:
+            # Never a file that looks like a report and holds nothing.
+            self.notify(self.t("haccp.export_unavailable"), severity="error")
+            return
         day, start, end = self._day()
-        rows: list[list[Any]] = []
+        rows: list[tuple[float, list[Any]]] = []
         try:
-            for unit, _ in self._log_units():
-                log = await self.client.haccp_log(unit, start, end)
-                rows += [[e.ts, e.unit, e.kind, e.value, e.staff, e.note] for e in log.entries]
-                rows += [[a, unit, "gap", "", "", f"until {b}"] for a, b in log.gaps]
+            for unit, label in units:
+                day_log = await self.client.haccp_log(unit, start, end)
+                rows += [
+                    (e.ts, [VENUE_TIME.iso(e.ts), label, e.kind, e.value, e.staff, e.note])
+                    for e in day_log.entries
+                ]
+                rows += [
+                    (a, [VENUE_TIME.iso(a), label, "gap", "", "", VENUE_TIME.iso(b)])
+                    for a, b in day_log.gaps
+                ]
         except NotAvailable:
             self.notify(self.t("banner.not_available", what="HACCP"), severity="warning")
             return
         except ApiError as exc:
-            self.notify(str(exc), severity="error")
+            log.warning("HACCP export failed: %s", exc)
+            self.notify(self.t("haccp.export_unavailable"), severity="error")
             return
         path = os.path.join(self.export_dir, f"haccp-{day}.csv")
-        await asyncio.to_thread(_write_csv, path, sorted(rows, key=lambda r: float(r[0])))
-        self.notify(self.t("haccp.exported", path=path))
+        ordered = [r for _, r in sorted(rows, key=lambda r: r[0])]
+        try:
+            await asyncio.to_thread(_write_csv, path, ordered)
+        except OSError as exc:
+            log.warning("HACCP export to %s failed: %s", path, exc)
+            self.notify(self.t("haccp.export_failed", path=path), severity="error")
+            return
+        self.notify(self.t("haccp.exported", path=path), timeout=10)
+
+
+def default_export_dir() -> str:
+    """Exports go to one known, private folder, not wherever the terminal was started."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "beerflow", "exports")
+
+
+def down_reason(exc: ApiError) -> str:
+    """Why the agent is away, as an i18n key: staff get a sentence, the log the details."""
+    if not isinstance(exc, AgentUnreachable):
+        return "agent.bad_answer"
+    text = str(exc)
+    cause = exc.__cause__
+    os_error = getattr(cause, "os_error", cause)
+    if isinstance(os_error, FileNotFoundError) or "No such file" in text:
+        return "agent.no_socket"
+    if isinstance(os_error, TimeoutError) or isinstance(cause, TimeoutError):
+        return "agent.timeout"
+    return "agent.refused"
 
 
 def _hhmm(ts: float) -> str:
@@ -651,9 +765,10 @@ def _hhmm(ts: float) -> str:
 
 
 def _write_csv(path: str, rows: list[list[Any]]) -> None:
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["ts", "unit", "kind", "value", "staff", "note"])
+        out.writerow(["time", "unit", "kind", "value", "staff", "note"])
         out.writerows(rows)
 
 

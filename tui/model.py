@@ -1,10 +1,12 @@
 """The terminal's view model: pure functions from what the API returned to what a tile shows.
 
 No I/O and no Textual here, so the safety logic (what counts as OK, CHECK, ALARM) is tested on
-its own. A unit's limit is the one the rules service enforces (`GET /haccp/units`) when the
-device is a HACCP unit; otherwise a view-side default: a unit regulating below -10 °C is a
-freezer (≤ -15 °C), one at 50 °C or more is hot-hold (≥ 63 °C), anything else chilled (≤ 5 °C,
-the UK recommended ceiling; 8 °C is the legal one)."""
+its own. A tile's limit is the one the rules service enforces for a HACCP unit (`GET
+/haccp/units`: a ceiling, a floor or a band such as a cellar's 11–13 °C); a device that is not
+a HACCP unit (a beer cellar without one, a coffee machine, a combi steamer's core probe) has no
+limit on the terminal and is never "above limit". An alarm is one the rules service holds open:
+the header counts exactly what the Alarms screen lists; a controller's own alarm relay makes a
+tile CHECK, not ALARM."""
 
 from __future__ import annotations
 
@@ -44,8 +46,17 @@ ICONS = {
 
 @dataclass(frozen=True, slots=True)
 class Limit:
-    value_c: float
-    upper: bool  # True: must stay at or below; False: must stay at or above
+    """What a unit must stay within (°C): at or below `max_c`, at or above `min_c`, or both."""
+
+    max_c: float | None
+    min_c: float | None
+
+    def breach(self, temp_c: float) -> str | None:
+        if self.max_c is not None and temp_c > self.max_c:
+            return "reason.above_limit"
+        if self.min_c is not None and temp_c < self.min_c:
+            return "reason.below_limit"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,27 +80,12 @@ def unit_symbol(unit: str) -> str:
     return "°F" if unit == "F" else "°C"
 
 
-def limit_for(setpoint_c: float | None) -> Limit:
-    if setpoint_c is None:
-        return Limit(5.0, True)
-    if setpoint_c <= -10:
-        return Limit(-15.0, True)
-    if setpoint_c >= 50:
-        return Limit(63.0, False)
-    return Limit(5.0, True)
-
-
 def unit_limits(units: Iterable[HaccpUnit]) -> dict[str, Limit]:
-    """Per device, the HACCP limit the rules service enforces; an upper limit wins over a lower
-    one for a band (a cellar's 11–13 °C shows ≤ 13 °C: warm beer is the usual failure)."""
+    """Per device, the limits the rules service enforces for its (first) HACCP unit."""
     out: dict[str, Limit] = {}
     for u in units:
-        if u.device in out:
-            continue
-        if u.max_c is not None:
-            out[u.device] = Limit(u.max_c, True)
-        elif u.min_c is not None:
-            out[u.device] = Limit(u.min_c, False)
+        if u.device not in out and (u.max_c is not None or u.min_c is not None):
+            out[u.device] = Limit(u.max_c, u.min_c)
     return out
 
 
@@ -132,29 +128,26 @@ def _to_c(value: float, unit: str) -> float:
 
 def classify(
     temp_c: float | None,
-    limit: Limit,
+    limit: Limit | None,
     *,
     connected: bool,
     defrost: bool,
     device_alarm: bool,
     active_alarm: bool,
 ) -> tuple[Status, str | None]:
-    if not connected and temp_c is None:
-        return Status.OFFLINE, None
     if active_alarm:
         return Status.ALARM, "reason.active_alarm"
-    if device_alarm:
-        return Status.ALARM, "reason.device_alarm"
     if not connected:
         return Status.OFFLINE, None
+    if device_alarm:
+        return Status.WARNING, "reason.device_alarm"
     if temp_c is None:
         return Status.NO_DATA, None
     if defrost:
         return Status.SUPPRESSED, "reason.defrost"
-    if limit.upper and temp_c > limit.value_c:
-        return Status.WARNING, "reason.above_limit"
-    if not limit.upper and temp_c < limit.value_c:
-        return Status.WARNING, "reason.below_limit"
+    reason = None if limit is None else limit.breach(temp_c)
+    if reason is not None:
+        return Status.WARNING, reason
     return Status.OK, None
 
 
@@ -198,11 +191,7 @@ def unit_views(
         temp_c = None
         if tp is not None and (v := _num(points[tp])) is not None:
             temp_c = _to_c(v, points[tp].unit)
-        setpoint = point_of_kind(points, dev_kinds, "setpoint", ("setpoint",))
-        sp = _num(setpoint)
-        limit = (limits or {}).get(d.id) or limit_for(
-            None if sp is None or setpoint is None else _to_c(sp, setpoint.unit)
-        )
+        limit = (limits or {}).get(d.id)
         status, reason = classify(
             temp_c,
             limit,
@@ -232,6 +221,44 @@ def summary_counts(views: Sequence[UnitView]) -> dict[Status, int]:
     for v in views:
         counts[v.status] += 1
     return counts
+
+
+def open_alarms(alarms: Sequence[Alarm] | None) -> int:
+    """The one alarm count: what the rules service holds open, as the Alarms screen lists it."""
+    return sum(1 for a in alarms or () if a.state != "closed")
+
+
+# Tiles in order of what needs a person first: alarms, units to check, no signal, units with a
+# HACCP check due, no data, paused (defrost), fine. Within a rank the venue's own order stays.
+TILE_RANK = {
+    Status.ALARM: 0,
+    Status.WARNING: 1,
+    Status.OFFLINE: 2,
+    Status.NO_DATA: 4,
+    Status.SUPPRESSED: 5,
+    Status.OK: 5,
+}
+DUE_RANK = 3
+
+
+def order_tiles(views: Sequence[UnitView], due: Iterable[str] = ()) -> list[UnitView]:
+    """`due`: the devices with a HACCP check due or overdue now."""
+    due_set = set(due)
+
+    def rank(v: UnitView) -> int:
+        r = TILE_RANK[v.status]
+        return DUE_RANK if r > DUE_RANK and v.device_id in due_set else r
+
+    return sorted(views, key=rank)  # sorted() is stable: the venue's order within a rank
+
+
+def check_state(done_at: float | None, due_at: float | None, now: float | None) -> str:
+    """done | overdue | due: a check past its deadline and not done is overdue."""
+    if done_at is not None:
+        return "done"
+    if due_at is not None and now is not None and now > due_at:
+        return "overdue"
+    return "due"
 
 
 SEVERITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}

@@ -24,10 +24,61 @@ class VenueTime:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             self.zone = None
 
+    def _at(self, ts: float) -> dt.datetime:
+        if self.zone is None:
+            return dt.datetime.fromtimestamp(ts).astimezone()
+        return dt.datetime.fromtimestamp(ts, self.zone)
+
     def hhmm(self, ts: float) -> str:
         if self.zone is None:
             return time.strftime("%H:%M", time.localtime(ts))
-        return dt.datetime.fromtimestamp(ts, self.zone).strftime("%H:%M")
+        return self._at(ts).strftime("%H:%M")
+
+    def day(self, ts: float, locale: str = "en") -> str:
+        """The venue's date in words, in the terminal's language (no C-locale dependence)."""
+        d = self._at(ts)
+        names = DAYS.get(locale, DAYS["en"]), MONTHS.get(locale, MONTHS["en"])
+        return f"{names[0][d.weekday()]} {d.day} {names[1][d.month - 1]} {d.year}"
+
+    def iso(self, ts: float) -> str:
+        """For exports: the venue's local time with its offset, to the second."""
+        return self._at(ts).isoformat(timespec="seconds")
+
+
+DAYS = {
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+    "it": ("lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"),
+}
+MONTHS = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "it": (
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ),
+}
 
 
 # One terminal shows one venue: the app sets the zone as soon as the agent reports it.

@@ -1,11 +1,15 @@
-"""The six views. Each draws itself from the app's last snapshot when shown or when new state
-arrives; none calls the API (intents go up to the app as actions)."""
+"""The six views. Attributes down, messages up: the app hands each view a `ViewState` (the last
+snapshot, the words, the tiles) and the view draws itself from that alone; what staff press
+bubbles up to the app as Textual messages (button presses). No view calls the API or reads the
+app's attributes."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -13,24 +17,27 @@ from textual.widgets import Button, DataTable, Static
 
 from tui.api_client import Alarm, HaccpCheck
 from tui.guard import Guarded
+from tui.i18n import Translator
 from tui.model import (
     BATTERY_NAMES,
     ICONS,
     RSSI_NAMES,
     Status,
     UnitView,
+    check_state,
+    open_alarms,
+    order_tiles,
     point_of_kind,
     sort_alarms,
     stock_items,
     summary_counts,
 )
+from tui.poller import Snapshot
 from tui.venue_time import VENUE_TIME
 from tui.widgets import UnitTile
 
-if TYPE_CHECKING:
-    from tui.app import KitchenApp
-
 TILE_WIDTH = 30
+COMPACT_TILE_WIDTH = 26
 DEVICE_COLUMNS = (
     "device",
     "zone",
@@ -50,25 +57,46 @@ HACCP_BUTTONS = (
     ("export", "haccp.export"),
 )
 ALARM_COLUMNS = ("severity", "unit", "what", "since", "state", "by")
+# How soon a check counts as due for the overview's order (it is on the list all day).
+DUE_SOON_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Everything a view draws from, handed down by the app."""
+
+    t: Translator
+    venue_unit: str
+    snapshot: Snapshot | None = None
+    kinds: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    tiles: Sequence[UnitView] = ()
+    compact: bool = False
+
+    def labels(self) -> dict[str, str]:
+        snap = self.snapshot
+        if snap is None:
+            return {}
+        out = {d.id: d.label for d in snap.devices}
+        out.update({u.id: u.label for u in snap.units})
+        return out
 
 
 class View(Guarded, Vertical):
-    """Base: `draw()` is called with the app when state or language changes."""
+    """Base: `show(state)` stores the state and draws; `draw()` redraws from it."""
 
-    @property
-    def kitchen(self) -> KitchenApp:
-        from tui.app import KitchenApp
+    state: ViewState | None = None
 
-        app = self.app
-        assert isinstance(app, KitchenApp)
-        return app
+    def show(self, state: ViewState) -> None:
+        self.state = state
+        if self.is_mounted:
+            self.draw()
 
     def draw(self) -> None:
         # Each screen's view overrides this (Textual's metaclass rules out abc here).
         raise NotImplementedError(f"{type(self).__name__} must define draw()")
 
-    def not_available(self, what: str) -> str:
-        return self.kitchen.t("banner.not_available", what=what)
+    def not_available(self, t: Translator, what: str) -> str:
+        return t("banner.not_available", what=what)
 
 
 Rows = Sequence[tuple[str, list[Any]]]
@@ -101,47 +129,100 @@ def _fill(table: DataTable[Any], columns: Sequence[str], rows: Rows) -> None:
         table.move_cursor(row=min(cursor, len(rows) - 1))
 
 
+def due_devices(snap: Snapshot | None) -> set[str]:
+    """Devices whose HACCP unit has a check overdue or due within the hour."""
+    if snap is None or snap.checks is None:
+        return set()
+    now = snap.agent_now
+    if now is None:
+        return set()
+    unit_device = {u.id: u.device for u in snap.units}
+    return {
+        unit_device.get(c.unit, c.unit)
+        for c in snap.checks
+        if c.done_at is None and c.due_at is not None and c.due_at <= now + DUE_SOON_S
+    }
+
+
 class OverviewView(View):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="tiles-scroll"):
             yield Grid(id="tiles")
 
     def on_resize(self) -> None:
-        self.query_one("#tiles", Grid).styles.grid_size_columns = max(
-            1, self.size.width // TILE_WIDTH
-        )
+        compact = self.state.compact if self.state else False
+        width = COMPACT_TILE_WIDTH if compact else TILE_WIDTH
+        self.query_one("#tiles", Grid).styles.grid_size_columns = max(1, self.size.width // width)
 
     def draw(self) -> None:
-        app = self.kitchen
-        views = app.unit_views()
+        state = self.state
+        if state is None:
+            return
+        self.on_resize()
+        views = order_tiles(state.tiles, due_devices(state.snapshot))
         grid = self.query_one("#tiles", Grid)
         tiles = {w.id: w for w in grid.query(UnitTile)}
+        wanted = [f"tile-{v.device_id}" for v in views]
         new: list[UnitTile] = []
         for v in views:
             tile = tiles.pop(f"tile-{v.device_id}", None)
             if tile is None:
-                new.append(UnitTile(v, app.t, app.venue_unit))
+                tile = UnitTile(v, state.t, state.venue_unit)
+                new.append(tile)
             else:
                 tile.show(v)
+            tile.set_class(state.compact, "-compact")
         for gone in tiles.values():
             gone.remove()
         if new:
             grid.mount_all(new)
+        # Urgent first: reorder only when the order changed (a new alarm, a cleared one).
+        current = [w.id for w in grid.children if isinstance(w, UnitTile)]
+        if current != wanted and not new:
+            rank = {tid: i for i, tid in enumerate(wanted)}
+            grid.sort_children(key=lambda w: rank.get(w.id or "", len(rank)))
+        elif new:
+            self.call_after_refresh(self.draw)
 
     def retranslate(self) -> None:
         for tile in self.query(UnitTile):
             tile.refresh()
 
 
-def summary_text(app: KitchenApp, views: Sequence[UnitView]) -> tuple[str, str]:
-    counts = summary_counts(views)
-    alarm, warning = counts[Status.ALARM], counts[Status.WARNING]
-    offline = counts[Status.OFFLINE]
-    if alarm or warning or offline:
-        text = app.t("summary.problems", alarm=alarm, warning=warning, offline=offline)
-        icon = ICONS[Status.ALARM if alarm else Status.WARNING]
-        return f"{icon} {text}", "-alarm" if alarm else "-warning"
-    return f"{ICONS[Status.OK]} {app.t('summary.all_ok', total=len(views))}", "-ok"
+def summary_line(t: Translator, alarms: int, to_check: int, offline: int, total: int) -> str:
+    parts = []
+    if alarms:
+        parts.append(t.plural("summary.alarms", alarms))
+    if to_check:
+        parts.append(t("summary.to_check", n=to_check))
+    if offline:
+        parts.append(t("summary.offline", n=offline))
+    if parts:
+        return " · ".join(parts)
+    return t.plural("summary.all_ok", total)
+
+
+def summary_text(state: ViewState) -> tuple[str, str]:
+    """The header: the one alarm count (what the Alarms screen lists), tiles to check, tiles
+    without signal; one colour for the worst."""
+    snap = state.snapshot
+    counts = summary_counts(state.tiles)
+    alarms = open_alarms(snap.alarms if snap else None)
+    warning, offline = counts[Status.WARNING], counts[Status.OFFLINE]
+    text = summary_line(state.t, alarms, warning, offline, len(state.tiles))
+    if alarms:
+        return f"{ICONS[Status.ALARM]} {text}", "-alarm"
+    if warning or offline:
+        return f"{ICONS[Status.WARNING]} {text}", "-warning"
+    return f"{ICONS[Status.OK]} {text}", "-ok"
+
+
+def _number(t: Translator, value: Any, unit: str) -> str:
+    """One way to write a point's value: whole percentages, one decimal otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"{value} {unit}".strip()
+    decimals = 0 if unit in ("%", "dBm") else 1
+    return f"{t.number(float(value), decimals)} {unit}".strip()
 
 
 class DevicesView(View):
@@ -149,11 +230,11 @@ class DevicesView(View):
         yield Table(id="devices-table", cursor_type="row", zebra_stripes=True)
 
     def draw(self) -> None:
-        app = self.kitchen
-        snap = app.snapshot
-        if snap is None:
+        state = self.state
+        snap = state.snapshot if state else None
+        if state is None or snap is None:
             return
-        t = app.t
+        t = state.t
         now = snap.agent_now
         by_dev: dict[str, dict[str, Any]] = {}
         for r in snap.latest:
@@ -161,10 +242,10 @@ class DevicesView(View):
         rows = []
         for d in snap.devices:
             points = by_dev.get(d.id, {})
-            kinds: Mapping[str, str] = app.kinds.get(d.profile, {})
+            kinds: Mapping[str, str] = state.kinds.get(d.profile, {})
             battery = point_of_kind(points, kinds, "battery", BATTERY_NAMES)
             rssi = point_of_kind(points, kinds, "rssi", RSSI_NAMES)
-            state = (
+            status = (
                 t("devices.disabled")
                 if not d.enabled
                 else t("devices.online" if d.connected else "devices.offline")
@@ -176,10 +257,10 @@ class DevicesView(View):
                     [
                         d.label,
                         d.zone,
-                        state,
+                        status,
                         t.age(seen) if d.last_seen is not None else t("age.never"),
-                        "—" if battery is None else f"{battery.value} {battery.unit}".strip(),
-                        "—" if rssi is None else f"{rssi.value} {rssi.unit}".strip(),
+                        "—" if battery is None else _number(t, battery.value, battery.unit),
+                        "—" if rssi is None else _number(t, rssi.value, rssi.unit),
                         str(d.polls),
                         str(d.errors),
                         str(d.malformed),
@@ -197,20 +278,20 @@ class StockView(View):
         yield Table(id="stock-table", zebra_stripes=True)
 
     def draw(self) -> None:
-        app = self.kitchen
-        snap = app.snapshot
-        if snap is None:
+        state = self.state
+        snap = state.snapshot if state else None
+        if state is None or snap is None:
             return
-        t = app.t
-        items = stock_items(snap.devices, snap.latest, app.kinds)
+        t = state.t
+        items = stock_items(snap.devices, snap.latest, state.kinds)
         self.query_one("#stock-note", Static).update("" if items else t("stock.none"))
         now = snap.agent_now
         rows = [
             (
                 f"{s.device_id}/{s.point}",
                 [
-                    f"{s.label} · {s.point}",
-                    f"{t.number(s.value)} {s.unit}",
+                    f"{s.label} · {t.point_name(s.point)}",
+                    _number(t, 0.0 if abs(s.value) < 0.05 else s.value, s.unit),
                     t.age(None if now is None else now - s.ts),
                 ],
             )
@@ -227,21 +308,21 @@ class SyncView(View):
         yield Table(id="sync-table", zebra_stripes=True)
 
     def draw(self) -> None:
-        app = self.kitchen
-        snap = app.snapshot
-        if snap is None:
+        state = self.state
+        snap = state.snapshot if state else None
+        if state is None or snap is None:
             return
-        t = app.t
+        t = state.t
         sync = snap.sync
         table = self.query_one(DataTable)
-        state = self.query_one("#sync-state", Static)
+        status = self.query_one("#sync-state", Static)
         if sync is None:
-            state.update(self.not_available("sync"))
+            status.update(self.not_available(t, "sync"))
             self.query_one("#sync-last", Static).update("")
             table.display = False
             return
         table.display = True
-        state.update(t("sync.online" if sync.online else "sync.offline"))
+        status.update(t("sync.online" if sync.online else "sync.offline"))
         last = (
             None
             if sync.last_success is None or snap.agent_now is None
@@ -262,42 +343,45 @@ class AlarmsView(View):
         yield Static("", id="alarms-recent-title", classes="section-title")
         yield Table(id="alarms-recent", cursor_type="none", zebra_stripes=True)
 
-    def _rows(self, alarms: Sequence[Alarm]) -> Rows:
-        app = self.kitchen
-        t, snap = app.t, app.snapshot
+    def _rows(self, state: ViewState, alarms: Sequence[Alarm]) -> Rows:
+        t, snap = state.t, state.snapshot
         assert snap is not None
-        labels = {d.id: d.label for d in snap.devices}
-        labels.update({u.id: u.label for u in snap.units})
+        labels = state.labels()
         now = snap.agent_now
-        return [
-            (
-                a.id,
-                [
-                    t(f"severity.{a.severity}"),
-                    labels.get(a.unit, "") or labels.get(a.device, a.device),
-                    a.message or a.point,
-                    t.age(None if now is None else now - a.raised_at),
-                    t(f"alarm.state.{a.state}"),
-                    " / ".join(dict.fromkeys(x for x in (a.acknowledged_by, a.action_by) if x)),
-                ],
-            )
-            for a in alarms
-        ]
+        compact = state.compact
+        rows = []
+        for a in alarms:
+            by = " / ".join(dict.fromkeys(x for x in (a.acknowledged_by, a.action_by) if x))
+            unit = labels.get(a.unit, "") or labels.get(a.device, a.device)
+            row = [
+                t(f"severity.{a.severity}")[: 1 if compact else None],
+                unit,
+                _clip(a.message or a.point, 60),
+                t.age(None if now is None else now - a.raised_at),
+                t(f"alarm.state.{a.state}"),
+                _clip(by, 40),
+            ]
+            if compact:  # 80 columns: the message names the unit; short state and names
+                row = [row[0], _clip(row[2], 26), row[3], _clip(row[4], 13), _clip(by, 12)]
+            rows.append((a.id, row))
+        return rows
 
     def draw(self) -> None:
-        app = self.kitchen
-        t = app.t
+        state = self.state
+        if state is None:
+            return
+        t = state.t
         self.query_one("#ack", Button).label = t("alarms.ack")
         self.query_one("#corrective", Button).label = t("alarms.action")
         self.query_one("#alarms-recent-title", Static).update(t("alarms.recent"))
-        snap = app.snapshot
+        snap = state.snapshot
         if snap is None:
             return
         note = self.query_one("#alarms-note", Static)
         table = self.query_one("#alarms-table", DataTable)
         recent = self.query_one("#alarms-recent", DataTable)
         if snap.alarms is None:
-            note.update(self.not_available("alarms"))
+            note.update(self.not_available(t, "alarms"))
             for w in (table, recent, self.query_one(".actions")):
                 w.display = False
             return
@@ -306,10 +390,12 @@ class AlarmsView(View):
         alarms = sort_alarms(snap.alarms)
         note.update("" if alarms else t("alarms.none"))
         cols = [t(f"alarms.col.{c}") for c in ALARM_COLUMNS]
-        _fill(table, cols, self._rows(alarms))
+        if state.compact:
+            cols = ["!", cols[2], cols[3], cols[4], t("alarms.col.by_short")]
+        _fill(table, cols, self._rows(state, alarms))
         open_ids = {a.id for a in alarms}
         done = [a for a in snap.recent_alarms if a.id not in open_ids]
-        _fill(recent, cols, self._rows(done))
+        _fill(recent, cols, self._rows(state, done))
 
     def selected(self) -> str | None:
         table = self.query_one("#alarms-table", DataTable)
@@ -317,6 +403,13 @@ class AlarmsView(View):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         return None if key.value is None else str(key.value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+CHECK_MARKS = {"done": "-done", "overdue": "-overdue", "due": "-due"}
 
 
 class HaccpView(View):
@@ -330,44 +423,53 @@ class HaccpView(View):
         yield Static("", id="haccp-log", classes="note")
 
     def draw(self) -> None:
-        app = self.kitchen
-        t = app.t
+        state = self.state
+        if state is None:
+            return
+        t = state.t
         self.query_one("#haccp-title", Static).update(t("haccp.due"))
         for bid, key in HACCP_BUTTONS:
             self.query_one(f"#{bid}", Button).label = t(key)
-        snap = app.snapshot
+        snap = state.snapshot
         if snap is None:
             return
         note = self.query_one("#haccp-note", Static)
         table = self.query_one("#haccp-table", DataTable)
         if snap.checks is None:
-            note.update(self.not_available("HACCP"))
+            note.update(self.not_available(t, "HACCP"))
             table.display = False
             return
-        note.update(snap.haccp.day if snap.haccp else "")
+        note.update(VENUE_TIME.day(snap.haccp.start, t.locale) if snap.haccp else "")
         table.display = True
-        labels = {d.id: d.label for d in snap.devices}
-        labels.update({u.id: u.label for u in snap.units})
-        rows = [
-            (
-                c.id,
-                [
-                    t(f"check.{c.kind}"),
-                    c.label or labels.get(c.unit, c.unit),
-                    "" if c.due_at is None else _clock(c.due_at),
-                    t("haccp.done_by", staff=f"{c.done_by or '?'} {_clock(c.done_at)}")
-                    if c.done_at
-                    else t("haccp.not_done"),
-                ],
+        labels = state.labels()
+        now = snap.agent_now
+        rows = []
+        # In the day's order: a check done keeps its place, an overdue one is marked as such.
+        for c in sorted(snap.checks, key=lambda c: (c.due_at is None, c.due_at or 0)):
+            kind = check_state(c.done_at, c.due_at, now)
+            if kind == "done":
+                shown = Text(t("haccp.done_by", staff=f"{c.done_by or '?'} {_clock(c.done_at)}"))
+            elif kind == "overdue":
+                shown = Text(t("haccp.overdue"), style="bold reverse")
+            else:
+                shown = Text(t("haccp.not_done"))
+            rows.append(
+                (
+                    c.id,
+                    [
+                        t(f"check.{c.kind}"),
+                        c.label or labels.get(c.unit, c.unit),
+                        "" if c.due_at is None else _clock(c.due_at),
+                        shown,
+                    ],
+                )
             )
-            for c in sorted(snap.checks, key=lambda c: (c.done_at is not None, c.due_at or 0))
-        ]
         cols = [t(f"haccp.col.{c}") for c in ("check", "unit", "due", "done")]
         _fill(table, cols, rows)
 
     def selected(self) -> HaccpCheck | None:
         table = self.query_one("#haccp-table", DataTable)
-        snap = self.kitchen.snapshot
+        snap = self.state.snapshot if self.state else None
         if not table.display or table.row_count == 0 or snap is None or snap.checks is None:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -377,5 +479,5 @@ class HaccpView(View):
         self.query_one("#haccp-log", Static).update(text)
 
 
-def _clock(ts: float) -> str:
-    return VENUE_TIME.hhmm(ts)
+def _clock(ts: float | None) -> str:
+    return "" if ts is None else VENUE_TIME.hhmm(ts)
