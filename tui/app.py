@@ -176,7 +176,9 @@ class KitchenApp(Guarded, App[int]):
         t = self.t
         self.title = t("app.title")
         for i, name in enumerate(SCREENS):
-            self.main_screen.query_one(f"#nav-{name}", Button).label = f"{i + 1} {t('nav.' + name)}"
+            # On a small screen the names alone fit (the legend says which key is which).
+            label = t("nav." + name) if self.compact else f"{i + 1} {t('nav.' + name)}"
+            self.main_screen.query_one(f"#nav-{name}", Button).label = label
         # The nav buttons name the screens; the legend says the keys that are not on them.
         keys = [
             ("1-6", t("key.screens")),

@@ -229,12 +229,12 @@ def open_alarms(alarms: Sequence[Alarm] | None) -> int:
 
 
 # Tiles in order of what needs a person first: alarms, units to check, no signal, units with a
-# HACCP check due, no data, paused (defrost), fine. Within a rank the venue's own order stays.
+# HACCP check due, then the rest (no data yet, paused for defrost, fine) in the venue's order.
 TILE_RANK = {
     Status.ALARM: 0,
     Status.WARNING: 1,
     Status.OFFLINE: 2,
-    Status.NO_DATA: 4,
+    Status.NO_DATA: 5,
     Status.SUPPRESSED: 5,
     Status.OK: 5,
 }
