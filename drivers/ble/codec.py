@@ -25,25 +25,34 @@ def _service_payload(adv: Advertisement, uuid: str) -> bytes:
     return payload
 
 
-_DECODERS: dict[str, Callable[[Advertisement, bytes | None], dict[str, Value]]] = {
+Parsers = sensor_state.Parsers
+_Decoder = Callable[[Advertisement, bytes | None, "Parsers | None"], dict[str, Value]]
+_DECODERS: dict[str, _Decoder] = {
     "bthome": sensor_state.decode_bthome,
-    "pvvx_custom": lambda a, _k: pvvx.decode_pvvx_custom(
+    "mibeacon": sensor_state.decode_mibeacon,
+    "pvvx_custom": lambda a, _k, _p: pvvx.decode_pvvx_custom(
         _service_payload(a, ENV_SENSING_UUID), a.address
     ),
-    "atc1441": lambda a, _k: pvvx.decode_atc1441(_service_payload(a, ENV_SENSING_UUID), a.address),
-    "govee_h5075": lambda a, _k: sensor_state.decode_govee(a, 6),
-    "govee_h5074": lambda a, _k: sensor_state.decode_govee(a, 7),
-    "inkbird": lambda a, _k: sensor_state.decode_inkbird(a),
-    "thermopro": lambda a, _k: sensor_state.decode_thermopro(a),
-    "kegtron": lambda a, _k: sensor_state.decode_kegtron(a),
+    "atc1441": lambda a, _k, _p: pvvx.decode_atc1441(
+        _service_payload(a, ENV_SENSING_UUID), a.address
+    ),
+    "govee_h5075": lambda a, _k, p: sensor_state.decode_govee(a, 6, p),
+    "govee_h5074": lambda a, _k, p: sensor_state.decode_govee(a, 7, p),
+    "inkbird": lambda a, _k, p: sensor_state.decode_inkbird(a, p),
+    "thermopro": lambda a, _k, p: sensor_state.decode_thermopro(a, p),
+    "kegtron": lambda a, _k, p: sensor_state.decode_kegtron(a, p),
 }
 
 
 def decode_fields(
-    section: BleSection, adv: Advertisement, bindkey: bytes | None = None
+    section: BleSection,
+    adv: Advertisement,
+    bindkey: bytes | None = None,
+    parsers: Parsers | None = None,
 ) -> dict[str, Value]:
-    """Every field the decoder found in this advert, plus `rssi`."""
-    fields = _DECODERS[section.decoder](adv, bindkey)
+    """Every field the decoder found in this advert, plus `rssi`. `parsers`: the sensor's
+    kept parser state (replay and counter checks); None decodes this advert on its own."""
+    fields = _DECODERS[section.decoder](adv, bindkey, parsers)
     if not fields:
         raise CodecError(f"{section.decoder}: advert carries no readings")
     fields["rssi"] = adv.rssi

@@ -17,9 +17,24 @@ class Deduper:
     window_s: float
     last_id: int | None = None
     last_payload: bytes | None = None
+    last_seen_payload: bytes | None = None
     last_heard: float | None = None
     last_accepted: float | None = None
     dropped: int = 0
+
+    def repeats(self, now: float, payload: bytes) -> bool:
+        """The same payload bytes as the last decoded advert, within the window of the last
+        accepted one: a repeat of one measurement, dropped before it reaches the sensor's
+        kept parser (which would take it for an old packet). After the window the bytes are
+        decoded again, so a steady sensor's unchanged payload is still published once per
+        window."""
+        fresh = self.last_accepted is not None and now - self.last_accepted < self.window_s
+        if fresh and payload == self.last_seen_payload:
+            self.last_heard = now
+            self.dropped += 1
+            return True
+        self.last_seen_payload = payload
+        return False
 
     def accept(self, now: float, packet_id: int | None, payload: bytes) -> bool:
         recent = self.last_heard is not None and now - self.last_heard <= self.window_s
@@ -31,6 +46,7 @@ class Deduper:
                     self.dropped += 1
                     return False
             self.last_id = packet_id
+            self.last_accepted = now
             return True
         fresh = self.last_accepted is not None and now - self.last_accepted < self.window_s
         if fresh and payload == self.last_payload:

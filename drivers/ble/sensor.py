@@ -4,7 +4,7 @@ keep its health (last seen; offline after `offline_after_s` of silence)."""
 from __future__ import annotations
 
 from drivers.ble.advertisement import Advertisement
-from drivers.ble.codec import decode_fields, has_payload, payload_key, to_points
+from drivers.ble.codec import Parsers, decode_fields, has_payload, payload_key, to_points
 from drivers.ble.dedupe import Deduper
 from drivers.errors import CodecError, DeviceIOError
 from edge_agent.config.model import DeviceConfig
@@ -23,6 +23,8 @@ class BleSensor:
         self.address = device.address.upper()
         self.health = health
         self.bindkey = bytes.fromhex(device.bindkey) if device.bindkey else None
+        # Kept for the sensor's lifetime: the parsers' replay and bindkey checks need history.
+        self.parsers = Parsers(self.bindkey)
         self.deduper = Deduper(self.section.dedupe_window_s)
         self.units = {p.name: p.unit for p in self.section.points}
         self.handle: object | None = None  # the backend's device handle, for GATT
@@ -37,15 +39,21 @@ class BleSensor:
             # A scan response or RSSI-only update: the sensor is alive, nothing to decode.
             self.health.ok(now)
             return []
+        key = payload_key(self.section, adv)
+        if self.deduper.repeats(now, key):
+            # the same bytes again: the kept parser must not take it for a replay or old packet
+            self.health.ok(now)
+            return []
+        self.parsers.now = now
         try:
-            fields = decode_fields(self.section, adv, self.bindkey)
+            fields = decode_fields(self.section, adv, self.bindkey, self.parsers)
         except CodecError as exc:
             self.health.bad_data(now, exc)
             return []
         self.health.ok(now)
         packet_id = fields.get("packet_id")
         pid = packet_id if isinstance(packet_id, int) and not isinstance(packet_id, bool) else None
-        if not self.deduper.accept(now, pid, payload_key(self.section, adv)):
+        if not self.deduper.accept(now, pid, key):
             return []
         dev = self.device.id
         return [

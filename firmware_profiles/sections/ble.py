@@ -15,6 +15,7 @@ from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 
 BleDecoder = Literal[
     "bthome",
+    "mibeacon",
     "pvvx_custom",
     "atc1441",
     "govee_h5075",
@@ -24,7 +25,7 @@ BleDecoder = Literal[
     "kegtron",
 ]
 # Formats whose payload is encrypted and needs the device's `bindkey` in the venue config.
-ENCRYPTED_DECODERS: frozenset[str] = frozenset({"bthome"})
+ENCRYPTED_DECODERS: frozenset[str] = frozenset({"bthome", "mibeacon"})
 
 UUID_RE = r"([0-9a-f]{4}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 UUID_HINT = "a 16-bit UUID as 4 lower-case hex digits ('fcd2') or a full lower-case UUID"
@@ -139,6 +140,7 @@ DECODER_FIELDS: dict[str, frozenset[str]] = {
             "packet_id",
         }
     ),
+    "mibeacon": frozenset({"temperature", "humidity", "battery"}),
     "pvvx_custom": frozenset(
         {"temperature", "humidity", "battery", "battery_voltage", "packet_id", "reed_switch"}
     ),
