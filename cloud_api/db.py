@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,6 +61,9 @@ records = sa.Table(
     "records",
     metadata,
     sa.Column("box_id", sa.String(64), primary_key=True),
+    # The store generation on the box (1 = the first store the cloud saw): a box whose store
+    # was replaced numbers from 1 again at a new address, never colliding with the old one.
+    sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False, default=1),
     sa.Column("stream", sa.String(32), primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("venue_id", sa.String(64), nullable=False),
@@ -75,6 +80,9 @@ watermarks = sa.Table(
     "watermarks",
     metadata,
     sa.Column("box_id", sa.String(64), primary_key=True),
+    # The store generation on the box (1 = the first store the cloud saw): a box whose store
+    # was replaced numbers from 1 again at a new address, never colliding with the old one.
+    sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False, default=1),
     sa.Column("stream", sa.String(32), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
@@ -82,12 +90,26 @@ losses = sa.Table(
     "losses",
     metadata,
     sa.Column("box_id", sa.String(64), primary_key=True),
+    # The store generation on the box (1 = the first store the cloud saw): a box whose store
+    # was replaced numbers from 1 again at a new address, never colliding with the old one.
+    sa.Column("epoch", sa.Integer, primary_key=True, autoincrement=False, default=1),
     sa.Column("stream", sa.String(32), primary_key=True),
     sa.Column("first", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("last", sa.BigInteger, nullable=False),
     sa.Column("count", sa.BigInteger, nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
+)
+# Each store generation a box has synced from: the random id its store drew when it was
+# created ("" for stores older than generations), in the order the cloud first saw them.
+store_generations = sa.Table(
+    "store_generations",
+    metadata,
+    sa.Column("box_id", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.String(32), primary_key=True),
+    sa.Column("epoch", sa.Integer, nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.UniqueConstraint("box_id", "epoch", name="store_generations_epoch"),
 )
 envelopes = sa.Table(
     "envelopes",
@@ -187,8 +209,19 @@ cloud_notifications = sa.Table(
 )
 
 
+def _create_private(url: str) -> None:
+    """An embedded database file is created 0600 (SQLite gives its -wal and -shm the same
+    mode), not made private after the fact."""
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
+        _create_private(url)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
 
         @sa.event.listens_for(engine, "connect")
@@ -202,7 +235,37 @@ def make_engine(url: str) -> sa.Engine:
     else:
         engine = sa.create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
+    _add_epochs(engine)
     return engine
+
+
+def _add_epochs(engine: sa.Engine) -> None:
+    """A database made before store generations: its records, watermarks and losses all
+    belong to each box's first generation (epoch 1), and the epoch joins their keys."""
+    if "epoch" in {c["name"] for c in sa.inspect(engine).get_columns("records")}:
+        return
+    with engine.begin() as c:
+        for table in (records, watermarks, losses):
+            keys = ", ".join(col.name for col in table.primary_key.columns)
+            if engine.dialect.name == "postgresql":
+                c.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN epoch INTEGER NOT NULL DEFAULT 1"
+                )
+                c.exec_driver_sql(f"ALTER TABLE {table.name} DROP CONSTRAINT {table.name}_pkey")
+                c.exec_driver_sql(f"ALTER TABLE {table.name} ADD PRIMARY KEY ({keys})")
+                continue
+            # SQLite cannot change a primary key in place: rebuild the table.
+            old = f"{table.name}_before_epochs"
+            c.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {old}")
+            for index in table.indexes:
+                c.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+            table.create(c)
+            cols = [col.name for col in table.columns if col.name != "epoch"]
+            names = ", ".join(f'"{n}"' for n in cols)
+            c.exec_driver_sql(
+                f"INSERT INTO {table.name} ({names}, epoch) SELECT {names}, 1 FROM {old}"
+            )
+            c.exec_driver_sql(f"DROP TABLE {old}")
 
 
 def insert_ignore(engine: sa.Engine, table: sa.Table) -> Any:

@@ -21,7 +21,13 @@ from cloud_api import db, haccp
 from cloud_api.keys import CloudKeys
 from cloud_api.metrics import IngestObservation
 from cloud_sync import crypto
-from cloud_sync.envelope import EnvelopeHeader, OpenedRecord, open_records, read_header
+from cloud_sync.envelope import (
+    MAX_SEQ,
+    EnvelopeHeader,
+    OpenedRecord,
+    open_records,
+    read_header,
+)
 from cloud_sync.errors import EnvelopeError
 from cloud_sync.signing import canonical
 
@@ -59,6 +65,7 @@ class CloudStore:
         self.now = clock
         self._boxes: dict[str, BoxRow] = {}
         self._keys: dict[tuple[str, int], bytes] = {}
+        self._epochs: dict[tuple[str, str], int] = {}
         self._ins_records_sql = db.insert_ignore_sql(engine, db.records)
         self._ins_losses = db.insert_ignore(engine, db.losses)
         # Told of every stored envelope (the metrics); runs on the worker thread, must be cheap.
@@ -269,8 +276,57 @@ class CloudStore:
                     box.tenant_id, box.venue_id, box.id, counts, time.perf_counter() - t0
                 )
             )
-        ans = {"box": box.id, "env": header.envelope_id, "acks": acks}
+        # The store generation is part of what is signed: acknowledgements for one
+        # generation's records can never delete another's.
+        ans = {"box": box.id, "env": header.envelope_id, "acks": acks, "gen": header.generation}
         return {**ans, "sig": crypto.b64(self.keys.sign.sign(canonical(ans)))}
+
+    def _epoch(self, c: sa.Connection, box_id: str, generation: str, now: float) -> int:
+        """The epoch of a box's store generation; a new generation gets the next one and is
+        recorded as a discontinuity (the box's store was replaced or wiped)."""
+        found = self._epochs.get((box_id, generation))
+        if found is not None:
+            return found
+        g = db.store_generations
+        row = c.execute(
+            sa.select(g.c.epoch).where(g.c.box_id == box_id, g.c.generation == generation)
+        ).first()
+        if row is not None:
+            epoch = int(row[0])
+        else:
+            top = c.execute(sa.select(sa.func.max(g.c.epoch)).where(g.c.box_id == box_id)).scalar()
+            seen = c.execute(
+                sa.select(sa.func.max(db.watermarks.c.epoch)).where(
+                    db.watermarks.c.box_id == box_id
+                )
+            ).scalar()
+            # "" is the generation of stores older than generations: always the first.
+            epoch = 1 if generation == "" else max(int(top or 0), int(seen or 0)) + 1
+            c.execute(
+                g.insert(),
+                [{"box_id": box_id, "generation": generation, "epoch": epoch, "first_seen": now}],
+            )
+            if epoch > 1:
+                log.warning(
+                    "box %s syncs from a new store (generation %d): its store was replaced "
+                    "or wiped; the earlier generations' records are kept",
+                    box_id,
+                    epoch,
+                )
+                c.execute(
+                    db.security_events.insert(),
+                    [
+                        {
+                            "at": now,
+                            "kind": "store_generation",
+                            "box_id": box_id,
+                            "remote": "",
+                            "detail": f"new store generation {epoch} ({generation})",
+                        }
+                    ],
+                )
+        self._epochs[(box_id, generation)] = epoch
+        return epoch
 
     def _store(
         self, box: BoxRow, header: EnvelopeHeader, recs: list[OpenedRecord]
@@ -303,6 +359,7 @@ class CloudStore:
                     loss_rows.append(
                         {
                             "box_id": box_id,
+                            "epoch": 0,  # set below, once the epoch is known
                             "stream": str(b["stream"]),
                             "first": int(b["first"]),
                             "last": int(b["last"]),
@@ -311,16 +368,22 @@ class CloudStore:
                             "received_at": now,
                         }
                     )
+                    lr = loss_rows[-1]
+                    if not 1 <= lr["first"] <= lr["last"] <= MAX_SEQ:
+                        loss_rows.pop()
+                        raise ValueError("range out of bounds")
                     streams.add(str(b["stream"]))
-                except (KeyError, ValueError, TypeError):
+                except (KeyError, ValueError, TypeError, OverflowError):
                     log.warning("box %s sent a malformed loss record %s/%d", box_id, stream, seq)
             elif stream == haccp.STREAM:
                 chain_bodies.append(b)
-            rows.append(
-                (box_id, stream, seq, venue, created, now, typ[:16], dev, point, kind, text)
-            )
-        streams.update(r[1] for r in rows)
+            rows.append((stream, seq, venue, created, now, typ[:16], dev, point, kind, text))
+        streams.update(r[0] for r in rows)
         with self.engine.begin() as c:
+            epoch = self._epoch(c, box_id, header.generation, now)
+            rows = [(box_id, epoch, *r) for r in rows]
+            for lr in loss_rows:
+                lr["epoch"] = epoch
             # The envelope id is unique per box: a replayed envelope fails here and the
             # whole transaction (records included) rolls back.
             c.execute(
@@ -342,7 +405,7 @@ class CloudStore:
                 c.execute(self._ins_losses, loss_rows)
             if chain_bodies:
                 haccp.ingest_chain(c, box_id, venue, chain_bodies, now)
-            acks = {s: self._advance(c, box_id, s) for s in sorted(streams)}
+            acks = {s: self._advance(c, box_id, epoch, s) for s in sorted(streams)}
             c.execute(db.boxes.update().where(db.boxes.c.id == box_id).values(last_seen=now))
             for dev, ts in devs.items():
                 c.execute(
@@ -360,11 +423,11 @@ class CloudStore:
                 )
         return acks
 
-    def _advance(self, c: sa.Connection, box_id: str, stream: str) -> int:
+    def _advance(self, c: sa.Connection, box_id: str, epoch: int, stream: str) -> int:
         """Highest seq such that every seq up to it is stored or accounted for as lost."""
         w = db.watermarks
         row = c.execute(
-            sa.select(w.c.seq).where(w.c.box_id == box_id, w.c.stream == stream)
+            sa.select(w.c.seq).where(w.c.box_id == box_id, w.c.epoch == epoch, w.c.stream == stream)
         ).first()
         start = m = int(row[0]) if row else 0
         lt = db.losses
@@ -372,7 +435,9 @@ class CloudStore:
             (int(f), int(la))
             for f, la in c.execute(
                 sa.select(lt.c.first, lt.c.last)
-                .where(lt.c.box_id == box_id, lt.c.stream == stream, lt.c.last > m)
+                .where(
+                    lt.c.box_id == box_id, lt.c.epoch == epoch, lt.c.stream == stream, lt.c.last > m
+                )
                 .order_by(lt.c.first)
             )
         ]
@@ -386,7 +451,7 @@ class CloudStore:
             # Fast path: every seq after m up to the highest stored (below the next loss
             # range) is there — one index range count instead of walking the rows.
             span = sa.select(sa.func.count(), sa.func.max(rt.c.seq)).where(
-                rt.c.box_id == box_id, rt.c.stream == stream, rt.c.seq > m
+                rt.c.box_id == box_id, rt.c.epoch == epoch, rt.c.stream == stream, rt.c.seq > m
             )
             if nxt is not None:
                 span = span.where(rt.c.seq < nxt)
@@ -395,7 +460,7 @@ class CloudStore:
                 m, moved = int(top), True
                 continue
             q = sa.select(rt.c.seq).where(
-                rt.c.box_id == box_id, rt.c.stream == stream, rt.c.seq > m
+                rt.c.box_id == box_id, rt.c.epoch == epoch, rt.c.stream == stream, rt.c.seq > m
             )
             if nxt is not None:
                 q = q.where(rt.c.seq < nxt)
@@ -410,8 +475,8 @@ class CloudStore:
                 db.upsert(
                     self.engine,
                     w,
-                    ["box_id", "stream"],
-                    {"box_id": box_id, "stream": stream, "seq": m},
+                    ["box_id", "epoch", "stream"],
+                    {"box_id": box_id, "epoch": epoch, "stream": stream, "seq": m},
                 )
             )
         return m
@@ -434,9 +499,16 @@ class CloudStore:
     def fleet(self, online_window_s: float = 300.0) -> list[dict[str, Any]]:
         now = self.now()
         out = []
+        g = db.store_generations
         with self.engine.connect() as c:
+            gens: dict[str, list[dict[str, Any]]] = {}
+            for gr in c.execute(sa.select(g).order_by(g.c.box_id, g.c.epoch)).mappings():
+                gens.setdefault(gr["box_id"], []).append(
+                    {"epoch": gr["epoch"], "first_seen": gr["first_seen"]}
+                )
             for r in c.execute(sa.select(db.boxes).order_by(db.boxes.c.id)).mappings():
                 last = r["last_seen"]
+                box_gens = gens.get(r["id"], [])
                 out.append(
                     {
                         "box": r["id"],
@@ -447,6 +519,10 @@ class CloudStore:
                         "agent_version": r["agent_version"],
                         "config_version": r["config_version"],
                         "reported": json.loads(r["status"]),
+                        # A store generation after the first is a discontinuity: the box's
+                        # store was replaced or wiped (the earlier records are kept).
+                        "store_generation": box_gens[-1]["epoch"] if box_gens else 1,
+                        "store_replaced_at": [x["first_seen"] for x in box_gens[1:]],
                     }
                 )
         return out
@@ -469,11 +545,12 @@ class CloudStore:
             q = q.where(rt.c.point == point)
         if after is not None:
             q = q.where(rt.c.box_ts > after)
-        q = q.order_by(rt.c.box_id, rt.c.stream, rt.c.seq).limit(limit)
+        q = q.order_by(rt.c.box_id, rt.c.epoch, rt.c.stream, rt.c.seq).limit(limit)
         with self.engine.connect() as c:
             return [
                 {
                     "box": r["box_id"],
+                    "epoch": r["epoch"],
                     "stream": r["stream"],
                     "seq": r["seq"],
                     "box_ts": r["box_ts"],

@@ -108,6 +108,7 @@ class SyncClient:
         self._ro: sqlite3.Connection | None = None
         self._last_status = float("-inf")
         self._prefetch: asyncio.Future[_Envelope | None] | None = None
+        self._generation: str | None = None  # the store's, read once
 
     def wake(self) -> None:
         """Thread-safe nudge: new records are in the outbox."""
@@ -197,6 +198,8 @@ class SyncClient:
             return None
         ident = self.identity
         bodies = self.outbox.open_rows(rows)
+        if self._generation is None:
+            self._generation = Outbox.generation(conn)
         header, blob = seal_records(
             ident.box_id,
             ident.venue,
@@ -205,6 +208,7 @@ class SyncClient:
             [(r.stream, r.seq, r.created) for r in rows],
             bodies,
             self.clock.time(),
+            self._generation,
         )
         full = len(rows) >= MAX_ROWS or sum(len(r.payload) for r in rows) >= max_bytes
         return _Envelope(header, blob, len(rows), rows[0].key, rows[-1].key, full)
@@ -255,6 +259,8 @@ class SyncClient:
         try:
             doc = json.loads(raw)
             answer = {"box": doc["box"], "env": doc["env"], "acks": doc["acks"]}
+            if "gen" in doc:
+                answer["gen"] = doc["gen"]
             sig = crypto.unb64(str(doc["sig"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise SyncError(f"malformed acknowledgement: {exc}") from exc
@@ -264,6 +270,13 @@ class SyncClient:
             answer["env"] != header.envelope_id or answer["box"] != ident.box_id
         ):
             raise SyncError("acknowledgement not signed by the pinned cloud key; ignored")
+        if answer.get("gen", "") != header.generation:
+            # A cloud that does not know store generations would acknowledge this store's
+            # records against an earlier store's watermarks: nothing may be deleted.
+            raise SyncError(
+                "acknowledgement is not for this store generation (the cloud may predate "
+                "store generations); nothing deleted"
+            )
         acks = {str(s): int(q) for s, q in dict(answer["acks"]).items() if isinstance(q, int)}
         self.state.envelopes += 1
         self.state.records_sent += env.records

@@ -39,6 +39,7 @@ MAGIC = b"BFE1"
 MAX_HEADER = 4096
 MAX_BODY = 64 * 1024 * 1024  # decompressed; refuses zip bombs
 NONCE = 12
+MAX_SEQ = 2**63 - 1  # a record's seq fits a signed 64-bit column
 STREAM_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
@@ -51,6 +52,7 @@ class EnvelopeHeader:
     sent_at: float
     nonce: bytes
     version: int = 2
+    generation: str = ""  # the box's store generation ("" for stores older than them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,8 @@ def _header_bytes(h: EnvelopeHeader) -> bytes:
         "venue": h.venue,
         "v": h.version,
     }
+    if h.generation:
+        doc["gen"] = h.generation
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -89,17 +93,25 @@ def seal_records(
     addresses: list[tuple[str, int, float]],
     bodies: list[bytes],
     sent_at: float,
+    generation: str = "",
 ) -> tuple[EnvelopeHeader, bytes]:
     """Seal records (their stored JSON bytes) with their (stream, seq, created) addresses."""
     meta = json.dumps(addresses, separators=(",", ":")).encode()
-    return _seal(box, venue, kid, key, meta + b"\n" + b"\n".join(bodies), sent_at, 2)
+    return _seal(box, venue, kid, key, meta + b"\n" + b"\n".join(bodies), sent_at, 2, generation)
 
 
 def _seal(
-    box: str, venue: str, kid: int, key: bytes, body: bytes, sent_at: float, version: int
+    box: str,
+    venue: str,
+    kid: int,
+    key: bytes,
+    body: bytes,
+    sent_at: float,
+    version: int,
+    generation: str = "",
 ) -> tuple[EnvelopeHeader, bytes]:
     header = EnvelopeHeader(
-        box, venue, kid, os.urandom(16).hex(), sent_at, os.urandom(NONCE), version
+        box, venue, kid, os.urandom(16).hex(), sent_at, os.urandom(NONCE), version, generation
     )
     hb = _header_bytes(header)
     ct = ChaCha20Poly1305(key).encrypt(header.nonce, zlib.compress(body, 1), hb)
@@ -143,11 +155,14 @@ def read_header(blob: bytes) -> tuple[EnvelopeHeader, bytes, bytes]:
             sent_at=float(doc["sent"]),
             nonce=unb64(str(doc["nonce"])),
             version=int(doc.get("v", 1)),
+            generation=str(doc.get("gen", "")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise EnvelopeError(f"malformed envelope header: {exc}") from exc
     if len(header.nonce) != NONCE or not re.fullmatch(r"[0-9a-f]{32}", header.envelope_id):
         raise EnvelopeError("malformed envelope header: nonce or id")
+    if not re.fullmatch(r"([0-9a-f]{32})?", header.generation):
+        raise EnvelopeError("malformed envelope header: store generation")
     if header.version not in (1, 2):
         raise EnvelopeError(f"unknown envelope format {header.version}")
     return header, hb, blob[6 + n :]
@@ -195,7 +210,7 @@ def open_records(header: EnvelopeHeader, hb: bytes, ct: bytes, key: bytes) -> li
             raise EnvelopeError(f"bad record stream {s!r}")
     for r in out:
         q = r[1]
-        if type(q) is not int or q < 1:
+        if type(q) is not int or not 1 <= q <= MAX_SEQ:
             raise EnvelopeError(f"bad record address {r[0]!r}/{q!r}")
     return out
 

@@ -336,6 +336,12 @@ class Outbox:
         return out
 
     @staticmethod
+    def generation(conn: sqlite3.Connection) -> str:
+        """The store's generation: part of every record's sync address."""
+        row = conn.execute("SELECT value FROM sync_state WHERE key='generation'").fetchone()
+        return "" if row is None else str(row[0])
+
+    @staticmethod
     def head(conn: sqlite3.Connection) -> tuple[int, int] | None:
         """The key of the row that goes next."""
         row = conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from edge_agent.store.migrations import Migration
@@ -34,9 +35,24 @@ def _v31_downlink(db: sqlite3.Connection) -> None:
     )
 
 
+def _v34_store_generation(db: sqlite3.Connection) -> None:
+    # The store's generation joins every record's sync address (box, generation, stream,
+    # seq). A store that already numbered records keeps the address it had ("": the first
+    # generation as the cloud knows it); a new store draws a random one, so a box whose store
+    # was replaced or wiped numbers from 1 again where the cloud has seen nothing.
+    (numbered,) = db.execute("SELECT count(*) FROM outbox_streams").fetchone()
+    generation = "" if numbered else os.urandom(16).hex()
+    db.execute(
+        "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('generation', ?)", (generation,)
+    )
+
+
 V3_OUTBOX_ACCOUNTING = Migration(
     3, "sync", "outbox key ids, per-stream byte accounting, sync state", _v3_outbox_accounting
 )
 V31_DOWNLINK = Migration(
     31, "sync", "signed downlink applied versions and pending reports", _v31_downlink
+)
+V34_STORE_GENERATION = Migration(
+    34, "sync", "store generation in the sync address", _v34_store_generation
 )

@@ -27,7 +27,8 @@ MIGRATIONS: tuple[Migration, ...] = linear(
         migrations_sync.V31_DOWNLINK,
         migrations_rules.V32_HACCP_RECEIPTS,
         migrations_rules.V33_NOTIFICATIONS,
-        # New migrations go here, numbered 34, 35, ...
+        migrations_sync.V34_STORE_GENERATION,
+        # New migrations go here, numbered 35, 36, ...
     )
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
