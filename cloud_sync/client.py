@@ -143,6 +143,9 @@ class SyncClient:
                 return
             if self.downlink is not None and self.clock.time() >= self._next_downlink:
                 await self._poll_downlink(session)
+            # Cleared before the outbox is read, not when going idle: a record committed
+            # while the status report is in flight must still wake the idle wait.
+            self._wake.clear()
             env = await self._next_envelope()
             if env is None:
                 await self._report_status(session)
@@ -155,6 +158,18 @@ class SyncClient:
                 # one: box work and cloud work overlap instead of taking turns.
                 self._prefetch = asyncio.ensure_future(asyncio.to_thread(self._prepare, env))
             acks = await self._send(session, env)
+        except CloudRefused as exc:
+            await self._drop_prefetch()
+            if exc.status == 409:
+                # The cloud stored this envelope already (a duplicated request, an answer lost
+                # on the way): the cloud is there. The records go again in a new envelope,
+                # which it acknowledges without storing them twice.
+                log.info("sync: envelope already stored by the cloud; sending its records again")
+                await self._came_online()
+                return
+            await self._went_offline(exc)
+            await self.clock.sleep(self.backoff.next())
+            return
         except (aiohttp.ClientError, TimeoutError, SyncError, OSError) as exc:
             await self._drop_prefetch()
             await self._went_offline(exc)
@@ -219,7 +234,6 @@ class SyncClient:
         return self._ro
 
     async def _idle(self) -> None:
-        self._wake.clear()
         sleeper = asyncio.ensure_future(self.clock.sleep(self.settings.idle_s))
         waker = asyncio.ensure_future(self._wake.wait())
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -33,6 +34,17 @@ def build_sync_services(agent: Agent) -> list[Service]:
         log.info("sync: no box identity at %s; run `beerflow-edge provision` to enable sync", path)
         return []
     cloud = agent.config.cloud
+    if cloud is not None and cloud.url.rstrip("/") != ident.cloud_url:
+        # venue.toml is the one place an installer changes; the identity keeps the URL it
+        # enrolled with only as a default. The cloud keys pinned at enrolment still apply,
+        # so a URL of another cloud fails loudly at the first signed answer.
+        log.warning(
+            "sync: venue config [cloud] url %s differs from the enrolled %s; using %s",
+            cloud.url,
+            ident.cloud_url,
+            cloud.url,
+        )
+        ident = replace(ident, cloud_url=cloud.url.rstrip("/"))
     settings = SyncSettings()
     quota = agent.config.outbox_quota_mb * 1024 * 1024
     if cloud is not None:

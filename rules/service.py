@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import Clock
+from edge_agent.errors import StoreError
 from edge_agent.messages import Command, Event, Reading, Severity
 from edge_agent.store.schema import connect
 from edge_agent.store.writer import StoreWriter
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 COMMAND_TTL_S = 60.0
 # Durable work waiting behind an in-flight commit before evaluation waits for the disk.
 MAX_PENDING_OPS = 10_000
+COMMIT_RETRY_FIRST_S = 0.1
+COMMIT_RETRY_CAP_S = 10.0
 _SEVERITY = {
     "low": Severity.WARNING,
     "normal": Severity.ALARM,
@@ -108,6 +111,7 @@ class RulesService:
         self._rows: dict[str, Any] = {}
         self._after: list[Event] = []
         self._committer: asyncio.Future[None] | None = None
+        self.commit_failures = 0  # consecutive failed durable commits (kept, retried)
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -237,18 +241,47 @@ class RulesService:
         self._rows.update(rows)
         self._after += after
         if self._committer is None or self._committer.done():
+            if self._committer is not None and not self._committer.cancelled():
+                # The loop only ends by itself when all is committed; anything else is a bug
+                # that must stop the service (the supervisor restarts it), never vanish.
+                self._committer.result()
             self._committer = asyncio.ensure_future(self._commit_loop())
         elif len(self._ops) > MAX_PENDING_OPS:
             await self.settled()  # back-pressure when the disk cannot keep up
 
     async def _commit_loop(self) -> None:
+        delay = COMMIT_RETRY_FIRST_S
         while self._ops or self._rows or self._after:
             ops, rows, after = self._ops, self._rows, self._after
             self._ops, self._rows, self._after = [], {}, []
             now = self.clock.time()
             if ops or rows:
                 job = functools.partial(_run_ops, ops=ops, rows=rows, now=now)
-                results = await self.writer.transact(job)
+                try:
+                    results = await self.writer.transact(job)
+                except (sqlite3.Error, StoreError) as exc:
+                    # Alarms and HACCP records are never dropped: the batch goes back in
+                    # front of what gathered since (state rows: the newer value wins) and
+                    # is retried with backoff; evaluation meets back-pressure meanwhile.
+                    self._ops = ops + self._ops
+                    self._rows = {**rows, **self._rows}
+                    self._after = after + self._after
+                    self.commit_failures += 1
+                    if self.commit_failures == 1 or delay >= COMMIT_RETRY_CAP_S:
+                        log.error(
+                            "rules: committing %d alarm/HACCP operations failed (%s); "
+                            "kept and retried in %.1f s",
+                            len(ops),
+                            exc,
+                            delay,
+                        )
+                    await self.clock.sleep(delay)
+                    delay = min(delay * 2, COMMIT_RETRY_CAP_S)
+                    continue
+                if self.commit_failures:
+                    log.info("rules: commits succeed again after %d failures", self.commit_failures)
+                    self.commit_failures = 0
+                    delay = COMMIT_RETRY_FIRST_S
                 raised = {r[2]: r[1] for r in results if isinstance(r, tuple) and r[0] == "raised"}
                 if raised:  # the alarm's id, known only now, goes with its announcement
                     after = [

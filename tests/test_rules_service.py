@@ -4,6 +4,7 @@ kill, the escalation ladder, and the alarm lifecycle in the store."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,5 +230,38 @@ async def test_escalation_resumes_after_a_kill(store: str, clock: ManualClock) -
         await clock.advance(300)  # ten minutes after the alarm: the buzzer, as planned
         await until(lambda: len(box.commands) == 1, what="buzzer after restart")
         assert box.commands[0].name == "switch_on"
+    finally:
+        await kill(box)
+
+
+async def test_a_failed_alarm_commit_is_kept_and_retried_never_dropped(
+    store: str, clock: ManualClock
+) -> None:
+    """The store refuses the alarm's transaction (a real SQLite error, raised by a trigger
+    another connection installs); the rules service keeps the batch, retries it with backoff
+    on the injected clock, and commits it once the store takes it again."""
+    box = await start(store, clock)
+    try:
+        other = sqlite3.connect(store)
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON alarms "
+            "BEGIN SELECT RAISE(ABORT, 'the store refuses'); END"
+        )
+        other.commit()
+        await reading(box, 7.0)
+        await clock.advance(900)
+        await until(lambda: box.svc.commit_failures >= 1, what="a failed commit")
+        for _ in range(3):  # each retry fails again, and is counted
+            n = box.svc.commit_failures
+            await clock.advance(60)
+            await until(lambda n=n: box.svc.commit_failures > n, what="another retry")
+        assert store_alarms(store) == []
+        other.execute("DROP TRIGGER refuse")
+        other.commit()
+        other.close()
+        await clock.advance(60)
+        await until(lambda: len(store_alarms(store)) == 1, what="the alarm after the retry")
+        assert box.svc.commit_failures == 0
+        await box.svc.settled()
     finally:
         await kill(box)
