@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from cloud_sync import backfill
 from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.downlink import Downlink, DownlinkTargets
 from cloud_sync.haccp_stream import ChainAnchoring, with_pump
@@ -80,7 +81,16 @@ def build_sync_services(agent: Agent) -> list[Service]:
     anchoring.request = client.signed_request
     anchoring.wake = client.wake
     setattr(agent, CLIENT_KEY, client)
-    return [Service("cloud-sync", client.run, restart=True)]
+    # Bounds of what the store accepted before the outbox hook existed (an offline install
+    # enrolled later): written down now, before the writer commits through the hook.
+    pending = backfill.plan(agent.config.storage.path)
+
+    async def run_client() -> None:
+        if pending is not None:
+            await backfill.run(agent.writer, outbox)
+        await client.run()
+
+    return [Service("cloud-sync", run_client, restart=True)]
 
 
 def sync_status(store_path: str, client: SyncClient | None, now: float) -> dict[str, Any]:

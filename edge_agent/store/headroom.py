@@ -114,7 +114,7 @@ def trim_history(conn: sqlite3.Connection, rows: int, now: float) -> int:
             data = {"rows": len(stamps), "from_ts": min(stamps), "to_ts": max(stamps)}
             conn.execute(
                 "INSERT INTO events (ts, kind, source, severity, message, data) "
-                "VALUES (?, 'store.history_trimmed', 'store', 30, ?, ?)",
+                "VALUES (?, 'store.history_trimmed', 'store', 2, ?, ?)",
                 (now, "disk full: oldest local raw readings deleted", json.dumps(data)),
             )
         conn.execute("COMMIT")

@@ -45,6 +45,9 @@ def _v34_store_generation(db: sqlite3.Connection) -> None:
     db.execute(
         "INSERT OR REPLACE INTO sync_state (key, value) VALUES ('generation', ?)", (generation,)
     )
+    if numbered:
+        # It synced already: everything it holds went through the outbox hook.
+        db.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES ('backfill', 'done')")
 
 
 V3_OUTBOX_ACCOUNTING = Migration(
