@@ -38,6 +38,7 @@ bench: venv
 	$(PY) bench/rules.py
 	$(PY) bench/haccp.py
 	$(PY) bench/sync.py
+	$(PY) bench/api_fuzz.py
 
 clean:
 	rm -rf .venv build *.egg-info demo-venue

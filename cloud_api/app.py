@@ -6,15 +6,16 @@ import asyncio
 import contextlib
 import dataclasses
 import hmac
-import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from aiohttp import web
 
-from cloud_api import haccp, notify, observability
+from cloud_api import haccp, notify, observability, validate
 from cloud_api.metrics import CloudMetrics
 from cloud_api.notify import CloudNotifier
 from cloud_api.openapi import OPENAPI
@@ -22,11 +23,33 @@ from cloud_api.store import CloudStore, Refused
 from cloud_sync import crypto
 from cloud_sync.signing import request_message
 
+log = logging.getLogger("cloud_api.requests")
 T = TypeVar("T")
 MAX_ENVELOPE = 32 * 1024 * 1024
 CLOCK_SKEW_S = 300.0
 STORE: web.AppKey[CloudStore] = web.AppKey("store", CloudStore)
 NOTIFIER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("notifier", asyncio.Task)
+
+
+@web.middleware
+async def error_contract(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every answer to a bad request is a 4xx with {"error": …}; a 5xx means a bug here."""
+    try:
+        return await handler(request)
+    except Refused as exc:
+        return web.json_response({"error": exc.message}, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status >= 500 or exc.content_type == "application/json":
+            raise
+        return web.json_response({"error": exc.text or exc.reason}, status=exc.status)
+    except sa.exc.IntegrityError:
+        log.warning("%s %s: conflicts with stored data", request.method, request.path)
+        return web.json_response({"error": "conflicts with what is stored"}, status=409)
+    except (sa.exc.DataError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
+        log.warning("%s %s: value out of range: %s", request.method, request.path, exc)
+        return web.json_response({"error": "a value is out of range"}, status=400)
 
 
 def build_app(
@@ -90,17 +113,10 @@ def build_app(
         return web.json_response(OPENAPI)
 
     async def enrol(request: web.Request) -> web.Response:
-        try:
-            req = await request.json()
-            if not isinstance(req, dict):
-                raise Refused(400, "enrolment request must be a JSON object")
-            answer = await run(store.enrol, req, remote(request))
-            metrics.enrolments.labels(str(answer.get("tenant", ""))).inc()
-            return web.json_response(answer)
-        except json.JSONDecodeError:
-            return web.json_response({"error": "malformed JSON"}, status=400)
-        except Refused as exc:
-            return refused(exc)
+        req = validate.json_object(await request.read())
+        answer = await run(store.enrol, req, remote(request))
+        metrics.enrolments.labels(str(answer.get("tenant", ""))).inc()
+        return web.json_response(answer)
 
     async def ingest(request: web.Request) -> web.Response:
         blob = await request.read()
@@ -114,7 +130,10 @@ def build_app(
         body = await request.read()
         try:
             box_id = await authenticated_box(request, body)
-            await run(store.report_status, box_id, json.loads(body))
+            doc = validate.json_object(body)
+            validate.integer(doc, "config_version", 0)
+            validate.text(doc, "agent_version", 64)
+            await run(store.report_status, box_id, doc)
         except Refused as exc:
             return refused(exc)
         box = await run(store.box, box_id)
@@ -133,10 +152,7 @@ def build_app(
         # newer ones. A box that says nothing gets the latest of each kind.
         have: dict[str, int] = {}
         for kind, v in request.query.items():
-            try:
-                have[kind] = int(v)
-            except ValueError:
-                return web.json_response({"error": f"{kind} must be an integer"}, status=400)
+            have[kind] = validate.query_int(v, kind, 0, 0, validate.MAX_INT)
         return web.json_response(await run(store.latest_documents, box.venue_id, have))
 
     async def box_watermarks(request: web.Request) -> web.Response:
@@ -150,16 +166,15 @@ def build_app(
         body = await request.read()
         try:
             box_id = await authenticated_box(request, body)
-            await run(store.deploy_report, box_id, json.loads(body), remote(request))
+            doc = validate.json_object(body)
+            validate.integer(doc, "version", 0)
+            await run(store.deploy_report, box_id, doc, remote(request))
         except Refused as exc:
             return refused(exc)
         return web.json_response({"ok": True})
 
     def _limit(request: web.Request) -> int:
-        try:
-            return max(1, min(100_000, int(request.query.get("limit", "1000"))))
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text="limit must be an integer") from exc
+        return validate.query_int(request.query.get("limit"), "limit", 1000, 1, 100_000)
 
     async def readings(request: web.Request) -> web.Response:
         q = request.query
@@ -176,6 +191,7 @@ def build_app(
 
     async def events(request: web.Request) -> web.Response:
         stream = request.query.get("stream", "events")
+        stream = {"losses": "loss"}.get(stream, stream)  # the documented plural too
         if stream not in ("events", "alarms", "haccp", "audit", "loss"):
             return web.json_response({"error": f"unknown stream {stream!r}"}, status=400)
         rows = await run(
@@ -195,26 +211,19 @@ def build_app(
         return web.json_response(await run(store.security_log))
 
     async def claims(request: web.Request) -> web.Response:
-        req = await request.json()
-        try:
-            code = await run(
-                store.create_claim,
-                str(req["tenant"]),
-                str(req["venue"]),
-                float(req.get("ttl_s", 7 * 86400)),
-            )
-        except (KeyError, TypeError, ValueError):
-            return web.json_response({"error": "tenant and venue required"}, status=400)
-        except Refused as exc:
-            return refused(exc)
+        req = validate.json_object(await request.read())
+        tenant = validate.text(req, "tenant", 64, required=True)
+        venue = validate.text(req, "venue", 64, required=True)
+        ttl = validate.number(req, "ttl_s", 7 * 86400, 60, 366 * 86400)
+        code = await run(store.create_claim, tenant, venue, ttl)
         return web.json_response({"claim": code}, status=201)
 
     async def publish(request: web.Request) -> web.Response:
-        req = await request.json()
-        try:
-            doc = await run(store.publish, str(req["venue"]), str(req["kind"]), str(req["body"]))
-        except (KeyError, TypeError):
-            return web.json_response({"error": "venue, kind and body required"}, status=400)
+        req = validate.json_object(await request.read())
+        venue = validate.text(req, "venue", 64, required=True)
+        kind = validate.text(req, "kind", 16, required=True)
+        body = validate.text(req, "body", 4 * 1024 * 1024, required=True)
+        doc = await run(store.publish, venue, kind, body)
         return web.json_response(doc, status=201)
 
     async def reports(request: web.Request) -> web.Response:
@@ -226,11 +235,9 @@ def build_app(
             box_id = await authenticated_box(request, body)
             box = await run(store.box, box_id)
             assert box is not None
-            doc = json.loads(body)
+            doc = validate.json_object(body)
         except Refused as exc:
             return refused(exc)
-        except ValueError:
-            return web.json_response({"error": "malformed JSON"}, status=400)
         try:
             receipt = await run(
                 haccp.record_anchor,
@@ -247,13 +254,7 @@ def build_app(
         return web.json_response(receipt)
 
     def _ts(request: web.Request, key: str) -> float | None:
-        raw = request.query.get(key)
-        if raw is None:
-            return None
-        try:
-            return float(raw)
-        except ValueError as exc:
-            raise web.HTTPBadRequest(text=f"{key} must be unix seconds") from exc
+        return validate.query_float(request.query.get(key), key)
 
     async def haccp_records(request: web.Request) -> web.Response:
         venue = request.match_info["venue"]
@@ -269,7 +270,7 @@ def build_app(
     async def put_notify(request: web.Request) -> web.Response:
         venue = request.match_info["venue"]
         try:
-            cfg = notify.parse_config(venue, await request.json())
+            cfg = notify.parse_config(venue, validate.json_object(await request.read()))
         except (ValueError, notify.NotifyConfigError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         await run(notify.save_config, store.engine, cfg)
@@ -316,6 +317,8 @@ def build_app(
     r.add_post("/v1/claims", admin(claims))
     r.add_post("/v1/documents", admin(publish))
     observability.add_routes(app, metrics, lambda: run(store.ping), admin)
+    # Innermost: the request metrics see the 4xx it answers, not the exception.
+    app.middlewares.append(error_contract)
     app.on_cleanup.append(close)
     return app
 

@@ -117,10 +117,12 @@ class CloudStore:
             box_id = str(req["box_id"])
             venue = str(req["venue"])
             sig = crypto.unb64(str(req["sig"]))
-        except (KeyError, ValueError) as exc:
+            signed = canonical({k: v for k, v in req.items() if k != "sig"})
+            if len(box_id) > 64 or len(venue) > 64 or len(claim) > 64:
+                raise ValueError("box_id, venue and claim are at most 64 characters")
+        except (KeyError, ValueError, TypeError) as exc:
             raise Refused(400, f"malformed enrolment request: {exc}") from exc
-        signed = {k: v for k, v in req.items() if k != "sig"}
-        if not crypto.verify(sign_pub, sig, canonical(signed)):
+        if not crypto.verify(sign_pub, sig, signed):
             self.security("enrol_bad_signature", box_id, remote, "proof of key possession failed")
             raise Refused(401, "enrolment request not signed by the box key it presents")
         if box_id != "box-" + crypto.fingerprint(sign_pub):
@@ -142,6 +144,10 @@ class CloudStore:
                 raise Refused(409, "claim code already used: create a new one for this box")
             if row["expires_at"] < now:
                 raise Refused(410, "claim code expired: create a new one")
+            enrolled = c.execute(sa.select(db.boxes.c.id).where(db.boxes.c.id == box_id)).first()
+            if enrolled is not None:
+                self.security("enrol_enrolled_box", box_id, remote, "new claim for an enrolled key")
+                raise Refused(409, "this box key is already enrolled; it needs no new claim")
             if row["venue_id"] != venue:
                 raise Refused(
                     403,
