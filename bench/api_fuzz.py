@@ -20,7 +20,7 @@ from tests.peers.cloud_thread import threaded_cloud
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--per-operation", type=int, default=200)
+    ap.add_argument("--per-operation", type=int, default=400)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d, threaded_cloud(Path(d)) as tc:
         t0 = time.perf_counter()
