@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
+import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -97,9 +99,8 @@ class LocalApi:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.socket)  # a stale socket from a killed agent
             os.makedirs(os.path.dirname(cfg.socket) or ".", exist_ok=True)
-            site: Any = web.UnixSite(runner, cfg.socket)
+            site: Any = web.SockSite(runner, _private_unix_socket(cfg.socket))
             await site.start()
-            os.chmod(cfg.socket, 0o660)
             if cfg.tcp_port is not None:
                 tcp = web.TCPSite(runner, cfg.tcp_host, cfg.tcp_port)
                 await tcp.start()
@@ -112,3 +113,26 @@ class LocalApi:
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(cfg.socket)
+
+
+def _private_unix_socket(path: str) -> socket.socket:
+    """Bind the API socket where nobody else can reach it yet (a fresh 0700 directory beside
+    it), make it 0660, then move it into place: it is never reachable with looser modes."""
+    parent = os.path.dirname(path) or "."
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    private = tempfile.mkdtemp(prefix=".api-", dir=parent)
+    try:
+        staged = os.path.join(private, "s")
+        if len(staged.encode()) >= 108:  # sun_path too short to stage it: bind in place
+            staged = path
+        sock.bind(staged)
+        os.chmod(staged, 0o660)
+        if staged != path:
+            os.rename(staged, path)
+    except BaseException:
+        sock.close()
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(private)
+    return sock

@@ -59,7 +59,9 @@ def _args(raw: Any) -> dict[str, Value]:
 
 
 def add_routes(app: web.Application, agent: Agent) -> None:
-    staff = staff_api.directory(app, agent.config.staff, agent.clock, agent.bus.publish)
+    staff = staff_api.directory(
+        app, agent.config.staff, agent.clock, agent.bus.publish, agent.config.storage.path
+    )
 
     async def run_command(request: web.Request) -> web.Response:
         device_id = request.match_info["device"]

@@ -16,6 +16,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +26,8 @@ from typing import Protocol
 
 from edge_agent.clock import Clock
 from edge_agent.messages import Event, Severity
+
+log = logging.getLogger(__name__)
 
 SCHEME = "scrypt"
 # 2**14 × r=8 is 16 MiB and ~50 ms on a Raspberry Pi 4 class CPU: slow for a guesser, quick
@@ -175,16 +180,26 @@ class LockedOut(AuthError):
 class _Attempts:
     failures: int = 0
     locked_until: float = 0.0
+    pending: int = 0  # PINs being verified right now: they count before their verdict
+
+
+# IDs nobody has are tracked too (answered exactly like a known member's wrong PIN), but only
+# this many at once, so a guesser cycling through IDs cannot grow memory.
+MAX_TRACKED = 1000
+WRONG = "wrong staff ID or PIN"
 
 
 EventSink = Callable[[Event], Awaitable[None]]
 
 
 class StaffDirectory:
-    """Checks a staff ID and PIN; five wrong PINs lock that member out for a minute.
+    """Checks a staff ID and PIN; five wrong PINs lock that ID out for a minute.
 
-    Lock-out state is per staff member and in memory: a restart of the agent forgets it, which
-    costs a guesser a restart per five guesses — the restart is slower than the lock."""
+    The lock-out is atomic: an attempt is counted *before* its PIN is verified (in a worker
+    thread), so however many guesses arrive at once, at most `max_failures` are ever checked
+    per lock-out window. An unknown ID gets the same answer, the same scrypt work and the same
+    lock-out as a known one with a wrong PIN, and no answer names the member. With a
+    `state_path` the counts and lock-outs are kept in a private file and survive a restart."""
 
     def __init__(
         self,
@@ -194,6 +209,7 @@ class StaffDirectory:
         *,
         max_failures: int = MAX_FAILURES,
         lockout_s: float = LOCKOUT_S,
+        state_path: str | None = None,
     ) -> None:
         self._staff = {
             s.id: (Staff(s.id, s.name, s.role), parse_pin_hash(s.pin_hash)) for s in staff
@@ -203,43 +219,94 @@ class StaffDirectory:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self._attempts: dict[str, _Attempts] = {}
+        self.state_path = state_path
+        # Verified against when the ID is unknown, so the answer takes as long.
+        costs = [h for _, h in self._staff.values()]
+        like = costs[0] if costs else PinHash(DEFAULT_N, DEFAULT_R, DEFAULT_P, b"", b"")
+        self._decoy = parse_pin_hash(hash_pin("0000", n=like.n, r=like.r, p=like.p))
+        self._load()
 
     def __len__(self) -> int:
         return len(self._staff)
 
     async def authenticate(self, staff_id: str, pin: str) -> Staff:
         entry = self._staff.get(staff_id)
-        if entry is None:
-            await self._failed(staff_id, None, "unknown staff ID")
-            raise WrongPin(f"no staff member with ID {staff_id[:32]!r}")
-        staff, stored = entry
+        staff, stored = entry if entry is not None else (None, self._decoy)
         now = self.clock.time()
-        att = self._attempts.setdefault(staff_id, _Attempts())
+        att = self._attempt(staff_id)
         if att.locked_until > now:
             wait = att.locked_until - now
-            raise LockedOut(
-                f"too many wrong PINs for {staff.name}: try again in {wait:.0f} s", wait
+            raise LockedOut(f"too many wrong PINs: try again in {wait:.0f} s", wait)
+        if att.failures + att.pending >= self.max_failures:
+            # Guesses already in flight would use up the tries: this one is not checked.
+            raise LockedOut("too many PIN attempts at once: try again shortly", 1.0)
+        att.pending += 1
+        try:
+            ok = (
+                bool(pin)
+                and len(pin) <= MAX_PIN * 4
+                and await asyncio.to_thread(verify_pin, pin, stored)
+                and staff is not None
             )
-        ok = (
-            bool(pin)
-            and len(pin) <= MAX_PIN * 4
-            and await asyncio.to_thread(verify_pin, pin, stored)
-        )
-        if ok:
-            att.failures = 0
+        finally:
+            att.pending -= 1
+        if ok and staff is not None:
+            if att.failures:
+                att.failures = 0
+                await self._save()
             return staff
         att.failures += 1
         left = self.max_failures - att.failures
+        why = "wrong PIN" if staff is not None else "unknown staff ID"
         if left <= 0:
             att.failures = 0
             att.locked_until = now + self.lockout_s
-            await self._failed(staff_id, staff, "wrong PIN", locked_s=self.lockout_s)
-            raise LockedOut(
-                f"wrong PIN for {staff.name}; locked for {self.lockout_s:.0f} s",
-                self.lockout_s,
+            await self._save()
+            await self._failed(staff_id, staff, why, locked_s=self.lockout_s)
+            raise LockedOut(f"{WRONG}; locked for {self.lockout_s:.0f} s", self.lockout_s)
+        await self._save()
+        await self._failed(staff_id, staff, why, left=left)
+        raise WrongPin(f"{WRONG} ({left} tries left before a lock-out)")
+
+    def _attempt(self, staff_id: str) -> _Attempts:
+        att = self._attempts.get(staff_id)
+        if att is None:
+            if len(self._attempts) >= MAX_TRACKED:
+                # Forget an idle entry (no failures, not locked, nothing pending) first.
+                now = self.clock.time()
+                for k, v in list(self._attempts.items()):
+                    if not v.pending and (v.locked_until <= now):
+                        del self._attempts[k]
+                        if len(self._attempts) < MAX_TRACKED:
+                            break
+            att = self._attempts[staff_id] = _Attempts()
+        return att
+
+    def _load(self) -> None:
+        if self.state_path is None or not os.path.exists(self.state_path):
+            return
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                doc = json.load(f)
+            for k, (failures, until) in dict(doc).items():
+                self._attempts[str(k)[:64]] = _Attempts(int(failures), float(until))
+        except (OSError, ValueError, TypeError) as exc:
+            # Unreadable state must not open the door wider: every known ID starts locked.
+            log.warning(
+                "staff: lock-out state %s unreadable (%s); locking all", self.state_path, exc
             )
-        await self._failed(staff_id, staff, "wrong PIN", left=left)
-        raise WrongPin(f"wrong PIN for {staff.name} ({left} tries left before a lock-out)")
+            until = self.clock.time() + self.lockout_s
+            self._attempts = {k: _Attempts(0, until) for k in self._staff}
+
+    async def _save(self) -> None:
+        if self.state_path is None:
+            return
+        doc = {
+            k: [a.failures, a.locked_until]
+            for k, a in self._attempts.items()
+            if a.failures or a.locked_until > self.clock.time()
+        }
+        await asyncio.to_thread(_write_private, self.state_path, json.dumps(doc).encode())
 
     async def _failed(
         self,
@@ -255,9 +322,20 @@ class StaffDirectory:
             data["tries_left"] = left
         if locked_s is not None:
             data["locked_s"] = locked_s
-        who = staff.name if staff else f"ID {staff_id[:32]!r}"
+        who = staff.name if staff else f"ID {staff_id[:32]!r}"  # for the record, not the caller
         severity = Severity.WARNING if locked_s is not None else Severity.INFO
         msg = f"{why} for {who}" + (f"; locked for {locked_s:.0f} s" if locked_s else "")
         await self.record(
             Event("staff.pin_failed", self.clock.time(), "staff", severity, msg, data)
         )
+
+
+def _write_private(path: str, data: bytes) -> None:
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -5,6 +5,7 @@ on (two directories would give a guesser twice the attempts)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,12 +17,24 @@ from edge_agent.staff import EventSink, LockedOut, Staff, StaffDirectory, StaffR
 STAFF_DIRECTORY = web.AppKey("staff_directory", StaffDirectory)
 
 
+LOCKOUT_FILE = "staff-lockout.json"
+
+
 def directory(
-    app: web.Application, staff: Iterable[StaffRecord], clock: Clock, record: EventSink
+    app: web.Application,
+    staff: Iterable[StaffRecord],
+    clock: Clock,
+    record: EventSink,
+    store_path: str | None = None,
 ) -> StaffDirectory:
+    """The one directory of the API (so one lock-out); with `store_path`, the lock-out is
+    kept beside the store, private, and outlives a restart."""
     found = app.get(STAFF_DIRECTORY)
     if found is None:
-        found = app[STAFF_DIRECTORY] = StaffDirectory(staff, clock, record)
+        state = None
+        if store_path is not None:
+            state = os.path.join(os.path.dirname(os.path.abspath(store_path)), LOCKOUT_FILE)
+        found = app[STAFF_DIRECTORY] = StaffDirectory(staff, clock, record, state_path=state)
     return found
 
 

@@ -7,6 +7,8 @@ staff member's name and ID. 401: unknown ID or wrong PIN; 429: locked out after 
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,15 +43,30 @@ def _num(q: Any, key: str) -> float | None:
     if raw is None:
         return None
     try:
-        return float(raw)
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"{key} must be a number (unix seconds)\n") from exc
+        v = float(raw)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v):
+        raise web.HTTPBadRequest(text=f"{key} must be a finite number\n")
+    return v
+
+
+MAX_BODY = 64 * 1024
+MAX_TEXT = {"notes": 2000, "action": 1000, "disposition": 200}
+MAX_ABS_VALUE = 1e6  # any temperature, weight or reading a check can hold
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    # JSON only: a web page may post a form or text/plain to a listener without asking
+    # first, never application/json.
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="send the body as application/json\n")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY, len(raw), text="body too large\n")
     try:
-        body = await request.json()
-    except ValueError as exc:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise web.HTTPBadRequest(text="body must be JSON\n") from exc
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="body must be a JSON object\n")
@@ -60,6 +77,9 @@ def _str(body: dict[str, Any], key: str, required: bool = True) -> str:
     v = body.get(key, "")
     if not isinstance(v, str) or (required and not v.strip()):
         raise web.HTTPBadRequest(text=f"{key!r} is required (text)\n")
+    limit = MAX_TEXT.get(key, 200)
+    if len(v) > limit:
+        raise web.HTTPBadRequest(text=f"{key!r} is at most {limit} characters\n")
     return v.strip()
 
 
@@ -69,6 +89,10 @@ def _opt_num(body: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise web.HTTPBadRequest(text=f"{key!r} must be a number\n")
+    if not math.isfinite(v) or abs(v) > MAX_ABS_VALUE:
+        raise web.HTTPBadRequest(
+            text=f"{key!r} must be a finite number within ±{MAX_ABS_VALUE:g}\n"
+        )
     return float(v)
 
 
@@ -78,7 +102,9 @@ def signature(staff: Staff) -> str:
 
 
 def add_routes(app: web.Application, agent: Agent) -> None:
-    directory = staff_api.directory(app, agent.config.staff, agent.clock, agent.bus.publish)
+    directory = staff_api.directory(
+        app, agent.config.staff, agent.clock, agent.bus.publish, agent.config.storage.path
+    )
 
     async def signed(body: dict[str, Any]) -> Staff:
         staff_id = _str(body, "staff_id")
@@ -111,6 +137,8 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         q = request.query
         start, end = _num(q, "from"), _num(q, "to")
         limit = int(_num(q, "limit") or 200)
+        if not 1 <= limit <= 10_000:
+            raise web.HTTPBadRequest(text="limit must be from 1 to 10000\n")
         rows = _read(agent, lambda c: alarms.history(c, start, end, limit))
         return web.json_response({"alarms": rows})
 
@@ -157,6 +185,15 @@ def add_routes(app: web.Application, agent: Agent) -> None:
             known = [s.id for s in specs] + list(checks.AD_HOC)
             raise web.HTTPBadRequest(text=f"check must be one of {', '.join(known)}\n")
         unit = _str(body, "unit")
+        # A unit is what the HACCP rules watch, or a device or zone the venue config names.
+        units = {u.id for u in svc.rule_file.haccp.units}
+        units |= {d.id for d in agent.config.devices} | {
+            d.zone for d in agent.config.devices if d.zone
+        }
+        if unit not in units:
+            raise web.HTTPBadRequest(
+                text=f"no unit {unit[:64]!r}: one of {', '.join(sorted(units)) or '(none)'}\n"
+            )
         extra: dict[str, Any] = {}
         for key in ("value", "reference"):
             n = _opt_num(body, key)

@@ -304,3 +304,15 @@ def test_outbox_quota_must_fit_in_the_disk_quota(write_config):
     )
     (got,) = issues(write_config, text)
     assert ":9: cloud.outbox_quota_mb: must be below storage.disk_quota_mb (256)" in got
+
+
+def test_a_local_api_beyond_loopback_is_refused_unless_meant(write_config):
+    text = MINIMAL_VENUE + '\n[api]\ntcp_host = "0.0.0.0"\ntcp_port = 8088\n'
+    with pytest.raises(ValidationError) as info:
+        load_config(write_config(text))
+    msg = str(info.value)
+    assert "api.tcp_host" in msg and "loopback" in msg and "venue.toml:7" in msg
+    cfg = load_config(write_config(text + "allow_remote = true\n"))
+    assert cfg.api.tcp_host == "0.0.0.0" and cfg.api.allow_remote
+    cfg = load_config(write_config(MINIMAL_VENUE + '\n[api]\ntcp_host = "::1"\ntcp_port = 8088\n'))
+    assert cfg.api.tcp_host == "::1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -107,6 +108,7 @@ async def test_alarm_through_the_agent_and_its_api(
 
         status, body = await api_get(cfg.api.socket, "/alarms")
         (alarm,) = json.loads(body)["alarms"]
+        assert os.stat(cfg.api.socket).st_mode & 0o777 == 0o660  # bound private, moved in
         assert status == 200 and alarm["rule_id"] == "walk-in-high" and alarm["unit"] == "walk-in"
         path = f"/alarms/{alarm['id']}"
         status, text = await api_post(
@@ -118,9 +120,27 @@ async def test_alarm_through_the_agent_and_its_api(
         status, _ = await api_post(cfg.api.socket, f"{path}/ack", {"by": "Sam Okafor"})
         assert status == 400  # a name alone no longer signs anything
         status, text = await api_post(cfg.api.socket, f"{path}/ack", {**SAM, "pin": "0000"})
-        assert status == 401 and "wrong PIN for Sam Okafor" in text
-        status, text = await api_post(cfg.api.socket, f"{path}/ack", {"staff_id": "99", "pin": "1"})
-        assert status == 401 and "no staff member" in text
+        assert status == 401 and "wrong staff ID or PIN" in text
+        status, other = await api_post(
+            cfg.api.socket, f"{path}/ack", {"staff_id": "99", "pin": "0"}
+        )
+        # An unknown ID is answered exactly like a member's wrong PIN, and names nobody.
+        assert status == 401 and other == text and "Sam" not in other
+        conn = aiohttp.UnixConnector(path=cfg.api.socket)
+        async with aiohttp.ClientSession(connector=conn) as s:
+            # What a web page can send without asking first is refused before any PIN check.
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            async with s.post(f"http://agent{path}/ack", data="staff_id=12", headers=form) as r:
+                assert r.status == 415
+            for limit in ("inf", "nan", "-5", "99999999"):
+                async with s.get(f"http://agent/alarms/history?limit={limit}") as r:
+                    assert r.status == 400, limit
+            check = {**SAM, "check": "delivery", "unit": "no-such-fridge", "value": 0.2}
+            async with s.post("http://agent/haccp/checks", json=check) as r:
+                assert r.status == 400 and "no unit" in await r.text()
+            check = {**SAM, "check": "delivery", "unit": "walk-in", "notes": "x" * 5000}
+            async with s.post("http://agent/haccp/checks", json=check) as r:
+                assert r.status == 400 and "at most" in await r.text()
         status, _ = await api_post(cfg.api.socket, f"{path}/ack", SAM)
         assert status == 200
         status, body = await api_post(

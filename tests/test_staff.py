@@ -4,8 +4,10 @@ and `beerflow-edge staff hash-pin`."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import os
 
 import pytest
 from hypothesis import given
@@ -20,6 +22,7 @@ from edge_agent.staff import (
     LockedOut,
     PinHash,
     PinHashError,
+    Staff,
     StaffDirectory,
     WrongPin,
     hash_pin,
@@ -119,7 +122,7 @@ async def test_five_wrong_pins_lock_that_member_for_a_minute():
     )
     assert (await d.authenticate("12", "2468")).name == "Sam Okafor"
     for left in (4, 3, 2, 1):
-        with pytest.raises(WrongPin, match=f"wrong PIN for Sam Okafor \\({left} tries left"):
+        with pytest.raises(WrongPin, match=f"^wrong staff ID or PIN \\({left} tries left"):
             await d.authenticate("12", "9753")
     with pytest.raises(LockedOut, match="locked for 60 s"):
         await d.authenticate("12", "9753")
@@ -132,13 +135,13 @@ async def test_five_wrong_pins_lock_that_member_for_a_minute():
     assert (await d.authenticate("jo", "1357")).id == "jo"
     await clock.advance(41)
     assert (await d.authenticate("12", "2468")).id == "12"
-    with pytest.raises(WrongPin, match="no staff member with ID 'nobody'"):
-        await d.authenticate("nobody", "2468")
+    with pytest.raises(WrongPin, match=r"^wrong staff ID or PIN \(4 tries left"):
+        await d.authenticate("nobody", "2468")  # exactly like a member's wrong PIN
 
     assert [e.kind for e in events] == ["staff.pin_failed"] * 6
     assert [e.data.get("tries_left") for e in events[:4]] == [4, 3, 2, 1]
     assert events[4].data["locked_s"] == 60 and events[4].severity is Severity.WARNING
-    assert events[5].data == {"staff_id": "nobody", "reason": "unknown staff ID"}
+    assert events[5].data == {"staff_id": "nobody", "reason": "unknown staff ID", "tries_left": 4}
     assert all(e.ts >= 1_750_000_000.0 for e in events)
     for e in events:  # no PIN, tried or right, in anything recorded
         assert "9753" not in repr(e) and "2468" not in repr(e)
@@ -227,3 +230,43 @@ def test_cli_hash_pin_reads_without_echo(monkeypatch, capsys):
     answers = iter(["12", "12"])
     assert cli.main(["staff", "hash-pin"]) == 2
     assert "4 to 12 digits" in capsys.readouterr().err
+
+
+async def test_concurrent_guesses_check_at_most_five_pins_and_never_accept_after():
+    """60 different PINs at once (the right one among them, last): the tries are counted
+    before the PINs are verified, so at most five are checked and the right one, arriving
+    after them, is refused by the lock-out."""
+    clock = ManualClock(start=0.0)
+
+    async def record(_: Event) -> None:
+        pass
+
+    d = StaffDirectory([Member("12", "Sam", "2468")], clock, record)
+    pins = [f"{1000 + i}" for i in range(59)] + ["2468"]
+    results = await asyncio.gather(*(d.authenticate("12", p) for p in pins), return_exceptions=True)
+    assert not any(isinstance(r, Staff) for r in results)
+    assert sum(isinstance(r, WrongPin) for r in results) <= 4
+    assert sum(isinstance(r, LockedOut) for r in results) >= 55
+
+
+async def test_the_lock_out_survives_a_restart(tmp_path):
+    clock = ManualClock(start=1_750_000_000.0)
+    state = str(tmp_path / "staff-lockout.json")
+
+    async def record(_: Event) -> None:
+        pass
+
+    members = [Member("12", "Sam", "2468")]
+    d = StaffDirectory(members, clock, record, state_path=state)
+    for _ in range(4):
+        with pytest.raises(WrongPin):
+            await d.authenticate("12", "1111")
+    assert os.stat(state).st_mode & 0o777 == 0o600
+    d = StaffDirectory(members, clock, record, state_path=state)  # the agent restarted
+    with pytest.raises(LockedOut):
+        await d.authenticate("12", "1111")  # the fifth, not the first of five new ones
+    d = StaffDirectory(members, clock, record, state_path=state)
+    with pytest.raises(LockedOut):
+        await d.authenticate("12", "2468")  # still locked after another restart
+    await clock.advance(61)
+    assert (await d.authenticate("12", "2468")).id == "12"

@@ -235,7 +235,7 @@ async def test_client_against_a_real_agent_without_rules_or_sync(write_config, c
         assert exc.value.status == 409 and "no alarm 1" in exc.value.reason
         with pytest.raises(Rejected) as exc:
             await client.record_probe_reading("walk-in", 3.5, "12", "1111")
-        assert exc.value.status == 401 and "wrong PIN for Sam Okafor" in exc.value.reason
+        assert exc.value.status == 401 and "wrong staff ID or PIN" in exc.value.reason
         # an answer with a reason (unknown device) is a refusal, not "not available"
         with pytest.raises(Rejected):
             await client.latest("nope")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import ipaddress
 import os
 import zoneinfo
 from pathlib import Path
@@ -70,6 +71,14 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
             f"must be below storage.disk_quota_mb ({cfg.storage.disk_quota_mb})",
         )
 
+    api = cfg.api
+    if api.tcp_port is not None and not _loopback(api.tcp_host) and not api.allow_remote:
+        dec.error(
+            ("api", "tcp_host"),
+            f"{api.tcp_host!r} is not a loopback address: the local API takes staff PINs; "
+            "set allow_remote = true in [api] to listen there anyway",
+        )
+
     bus_ids = _index_unique(dec, "buses", [b.id for b in cfg.buses], "id", "bus id")
     _index_unique(dec, "buses", [b.port for b in cfg.buses], "port", "serial port")
     broker_ids = _index_unique(dec, "brokers", [b.id for b in cfg.brokers], "id", "broker id")
@@ -107,6 +116,15 @@ def _cross_check(cfg: VenueConfig, dec: Decoder, library: ProfileLibrary) -> Non
             continue
         module = importlib.import_module(f"edge_agent.config.device_checks.{profile.transport}")
         module.check_device(ctx, i, dev, profile)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _index_unique(

@@ -43,6 +43,9 @@ class ApiSection:
     socket: str = "api.sock"
     tcp_host: str = "127.0.0.1"
     tcp_port: int | None = field(default=None, metadata={"min": 1, "max": 65535})
+    # The API takes staff PINs and signs HACCP records: a listener beyond loopback is refused
+    # unless this says, in the config an inspector can read, that it was meant.
+    allow_remote: bool = False
 
 
 @dataclass(frozen=True, slots=True)
