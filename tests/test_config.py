@@ -316,3 +316,30 @@ def test_a_local_api_beyond_loopback_is_refused_unless_meant(write_config):
     assert cfg.api.tcp_host == "0.0.0.0" and cfg.api.allow_remote
     cfg = load_config(write_config(MINIMAL_VENUE + '\n[api]\ntcp_host = "::1"\ntcp_port = 8088\n'))
     assert cfg.api.tcp_host == "::1"
+
+
+@pytest.mark.parametrize(
+    ("tail", "where", "what"),
+    [
+        ("\n[storage]\ndisk_quota_mb = " + "9" * 400 + "\n", ":7: storage.disk_quota_mb", "range"),
+        ("\n[storage]\nraw_retention_days = " + "9" * 400 + "\n", ":7:", "finite"),
+        ("\n[storage]\ndisk_quota_mb = " + "9" * 5000 + "\n", ":7:", "too large"),
+        ("\nx = " + "[" * 3000 + "]" * 3000 + "\n", ":6: x", "nested too deeply"),
+        ("\nx = " + "{a=" * 3000 + "1" + "}" * 3000 + "\n", ":6: x", "nested too deeply"),
+    ],
+)
+def test_huge_numbers_and_deep_nesting_are_located_errors(write_config, tail, where, what):
+    with pytest.raises(ValidationError) as info:
+        load_config(write_config(MINIMAL_VENUE + tail), LIBRARY)
+    msg = str(info.value)
+    assert where in msg and what in msg, msg[:300]
+
+
+def test_rules_loader_locates_them_too(tmp_path):
+    from rules.model import load_rules
+
+    for text in ("x = " + "[" * 3000 + "]" * 3000 + "\n", "x = " + "9" * 5000 + "\n"):
+        p = tmp_path / "rules.toml"
+        p.write_text(text)
+        with pytest.raises(ValidationError, match=r"rules\.toml:1"):
+            load_rules(str(p), "uk")

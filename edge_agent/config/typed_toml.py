@@ -87,15 +87,22 @@ class Decoder:
             if isinstance(raw, bool) or not isinstance(raw, int):
                 self.error(path, f"must be an integer (got {_kind(raw)})")
                 return INVALID
+            if not -(2**63) <= raw < 2**63:
+                self.error(path, "is out of range (a 64-bit integer at most)")
+                return INVALID
             return self._range(raw, path, meta)
         if tp is float:
             if isinstance(raw, bool) or not isinstance(raw, int | float):
                 self.error(path, f"must be a number (got {_kind(raw)})")
                 return INVALID
-            if raw != raw or raw in (float("inf"), float("-inf")):
+            try:
+                value = float(raw)
+            except OverflowError:
+                value = float("inf")
+            if value != value or value in (float("inf"), float("-inf")):
                 self.error(path, "must be a finite number")
                 return INVALID
-            return self._range(float(raw), path, meta)
+            return self._range(value, path, meta)
         if tp is str:
             if not isinstance(raw, str):
                 self.error(path, f"must be a string (got {_kind(raw)})")
@@ -177,7 +184,17 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, Any], LineMap]:
     """Parse TOML; a syntax error becomes a ValidationError naming the line."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError as exc:
+        line, key = _worst_line(text, lambda ln: ln.count("[") + ln.count("{"))
+        raise ValidationError(
+            [Issue(file, line, key, "arrays or inline tables nested too deeply")]
+        ) from exc
+    except ValueError as exc:
+        if not isinstance(exc, tomllib.TOMLDecodeError):  # e.g. an integer of 5,000 digits
+            line, key = _worst_line(
+                text, lambda ln: max(map(len, re.findall(r"\d+", ln)), default=0)
+            )
+            raise ValidationError([Issue(file, line, key, "number too large")]) from exc
         msg = str(exc)
         m = _TOML_POS.search(msg)
         line = int(m.group(1)) if m else None
@@ -185,6 +202,20 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, Any], LineMap]:
             [Issue(file, line, "", f"TOML syntax error: {_TOML_POS.sub('', msg).strip()}")]
         ) from exc
     return data, LineMap(text)
+
+
+def _worst_line(text: str, score: typing.Callable[[str], int]) -> tuple[int | None, str]:
+    """The line (1-based) scoring highest, and the key assigned on it, to point at."""
+    best, best_score = None, 0
+    lines = text.splitlines()
+    for i, ln in enumerate(lines, start=1):
+        sc = score(ln)
+        if sc > best_score:
+            best, best_score = i, sc
+    if best is None:
+        return None, ""
+    key = lines[best - 1].split("=", 1)[0].strip() if "=" in lines[best - 1] else ""
+    return best, key[:64]
 
 
 def read_text(file: str) -> str:
