@@ -19,6 +19,7 @@ from cloud_api import haccp, notify, observability, validate
 from cloud_api.metrics import CloudMetrics
 from cloud_api.notify import CloudNotifier
 from cloud_api.openapi import OPENAPI
+from cloud_api.ratelimit import RateLimiter
 from cloud_api.store import CloudStore, Refused
 from cloud_sync import crypto
 from cloud_sync.signing import request_message
@@ -27,7 +28,9 @@ log = logging.getLogger("cloud_api.requests")
 T = TypeVar("T")
 MAX_ENVELOPE = 32 * 1024 * 1024
 CLOCK_SKEW_S = 300.0
+ENROL_BURST, ENROL_PER_MINUTE = 10.0, 10.0  # per source address
 STORE: web.AppKey[CloudStore] = web.AppKey("store", CloudStore)
+ENROL_LIMITER: web.AppKey[RateLimiter] = web.AppKey("enrol_limiter", RateLimiter)
 NOTIFIER_TASK: web.AppKey[asyncio.Task[None]] = web.AppKey("notifier", asyncio.Task)
 
 
@@ -112,7 +115,18 @@ def build_app(
     async def openapi(_: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
 
+    enrol_limit = app[ENROL_LIMITER] = RateLimiter(burst=ENROL_BURST, per_minute=ENROL_PER_MINUTE)
+
     async def enrol(request: web.Request) -> web.Response:
+        # Unauthenticated and guessable by nature: each source gets a few tries a minute.
+        wait = enrol_limit.take(remote(request), store.now())
+        if wait > 0:
+            await run(store.security, "enrol_rate_limited", None, remote(request), "")
+            return web.json_response(
+                {"error": f"too many enrolment attempts: retry in {wait:.0f} s"},
+                status=429,
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
         req = validate.json_object(await request.read())
         answer = await run(store.enrol, req, remote(request))
         metrics.enrolments.labels(str(answer.get("tenant", ""))).inc()

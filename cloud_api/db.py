@@ -128,6 +128,9 @@ security_events = sa.Table(
     sa.Column("box_id", sa.String(64)),
     sa.Column("remote", sa.String(64)),
     sa.Column("detail", sa.Text, nullable=False, default=""),
+    # The same kind from the same source within a window is one row, counted: a guesser
+    # cannot grow the table by a row per guess.
+    sa.Column("count", sa.Integer, nullable=False, default=1),
 )
 documents = sa.Table(
     "documents",
@@ -236,7 +239,15 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
     _add_epochs(engine)
+    _add_column(engine, security_events, "count", "INTEGER NOT NULL DEFAULT 1")
     return engine
+
+
+def _add_column(engine: sa.Engine, table: sa.Table, name: str, ddl: str) -> None:
+    """A column added since the database was made (both dialects take this form)."""
+    if name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+        with engine.begin() as c:
+            c.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl}")
 
 
 def _add_epochs(engine: sa.Engine) -> None:

@@ -34,6 +34,9 @@ from cloud_sync.signing import canonical
 log = logging.getLogger("cloud_api.security")
 
 
+SECURITY_WINDOW_S = 60.0
+
+
 class Refused(Exception):
     """A request refused on purpose; status is the HTTP status to answer with."""
 
@@ -66,6 +69,7 @@ class CloudStore:
         self._boxes: dict[str, BoxRow] = {}
         self._keys: dict[tuple[str, int], bytes] = {}
         self._epochs: dict[tuple[str, str], int] = {}
+        self._security_rows: dict[tuple[str, str], tuple[int, float]] = {}
         self._ins_records_sql = db.insert_ignore_sql(engine, db.records)
         self._ins_losses = db.insert_ignore(engine, db.losses)
         # Told of every stored envelope (the metrics); runs on the worker thread, must be cheap.
@@ -214,20 +218,30 @@ class CloudStore:
         return found
 
     def security(self, kind: str, box_id: str | None, remote: str, detail: str) -> None:
-        log.warning("security: %s box=%s remote=%s %s", kind, box_id, remote, detail)
+        """Record a refused request; repeats of a kind from one source within
+        SECURITY_WINDOW_S add to one row's count (and are logged once)."""
+        now = self.now()
+        key = (kind, remote or "")
+        st = db.security_events
         with self.engine.begin() as c:
-            c.execute(
-                db.security_events.insert(),
-                [
-                    {
-                        "at": self.now(),
-                        "kind": kind,
-                        "box_id": box_id,
-                        "remote": remote,
-                        "detail": detail[:500],
-                    }
-                ],
-            )
+            open_row = self._security_rows.get(key)
+            if open_row is not None and now - open_row[1] < SECURITY_WINDOW_S:
+                c.execute(
+                    st.update()
+                    .where(st.c.id == open_row[0])
+                    .values(count=st.c.count + 1, at=now, detail=detail[:500])
+                )
+                return
+            log.warning("security: %s box=%s remote=%s %s", kind, box_id, remote, detail)
+            row_id = c.execute(
+                st.insert().values(
+                    at=now, kind=kind, box_id=box_id, remote=remote, detail=detail[:500], count=1
+                )
+            ).inserted_primary_key
+            assert row_id is not None
+            if len(self._security_rows) > 10_000:
+                self._security_rows.clear()
+            self._security_rows[key] = (int(row_id[0]), now)
 
     def _key(self, box: BoxRow, kid: int) -> bytes:
         k = self._keys.get((box.id, kid))

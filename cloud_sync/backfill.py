@@ -19,7 +19,7 @@ from typing import Any
 
 from cloud_sync.outbox import Outbox
 from edge_agent.messages import Event, Quality, Reading, Severity
-from edge_agent.store.schema import connect
+from edge_agent.store.schema import connect, migrate
 from edge_agent.store.writer import StoreWriter
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def plan(store_path: str) -> dict[str, list[int]] | None:
     outbox hook (the agent installs the hook before its writer runs). None when done."""
     conn = connect(store_path)
     try:
+        migrate(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
             row = conn.execute("SELECT value FROM sync_state WHERE key=?", (KEY,)).fetchone()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cloud_api.app import ENROL_LIMITER
 from cloud_api.openapi import OPENAPI
 from cloud_sync import crypto
 from cloud_sync.envelope import seal_records
@@ -29,6 +30,12 @@ def tc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedCloud]:
         yield c
 
 
+def fresh_enrol_tries(tc: ThreadedCloud) -> None:
+    """The fuzzing before used up this source's enrolment tries; give them back."""
+    assert tc.cloud.runner is not None
+    tc.cloud.runner.app[ENROL_LIMITER]._buckets.clear()
+
+
 def test_no_route_answers_a_server_error(tc: ThreadedCloud) -> None:
     result = run_fuzz(tc, PER_OPERATION)
     assert result.server_errors == []
@@ -37,6 +44,7 @@ def test_no_route_answers_a_server_error(tc: ThreadedCloud) -> None:
 
 
 def test_once_failing_inputs_get_a_clear_4xx(tc: ThreadedCloud) -> None:
+    fresh_enrol_tries(tc)
     box = f"/v1/boxes/{tc.box.box_id}"
     for body in (b"\xff\xfe", b"[" * 1000, b"{", b"[1]", b'{"config_version":"abc"}'):
         r = tc.signed("POST", box + "/status", body)
@@ -76,6 +84,7 @@ def test_a_seq_beyond_64_bits_is_malformed_not_an_overflow(tc: ThreadedCloud) ->
 
 def test_re_enrolling_an_enrolled_key_with_a_new_claim_is_a_conflict(tc: ThreadedCloud) -> None:
     assert tc.cloud.store is not None
+    fresh_enrol_tries(tc)
     code = tc.cloud.store.create_claim(TENANT, VENUE)
     ident = tc.box
     req = {
@@ -105,3 +114,37 @@ def test_re_enrolling_an_enrolled_key_with_a_new_claim_is_a_conflict(tc: Threade
         data=json.dumps({**req2, "sig": crypto.b64(other.sign(canonical(req2)))}),
     )
     assert r.status_code == 200, r.text
+
+
+def test_enrolment_guessing_is_rate_limited_and_logged_once_per_window(tc: ThreadedCloud) -> None:
+    assert tc.cloud.store is not None
+    fresh_enrol_tries(tc)
+
+    def counts(kind: str) -> int:
+        assert tc.cloud.store is not None
+        return sum(e["count"] for e in tc.cloud.store.security_log(10_000) if e["kind"] == kind)
+
+    rows_before = len(tc.cloud.store.security_log(10_000))
+    unknown, limited = counts("enrol_unknown_claim"), counts("enrol_rate_limited")
+    other = new_identity(VENUE, tc.url)
+    answers = []
+    for i in range(25):
+        req = {
+            "box_id": other.box_id,
+            "venue": VENUE,
+            "claim": f"GUESS-{i:04d}",
+            "box_sign_pub": crypto.b64(other.sign_pub),
+            "box_kx_pub": crypto.b64(other.kx_pub),
+        }
+        r = tc.admin(
+            "POST",
+            "/v1/enrol",
+            data=json.dumps({**req, "sig": crypto.b64(other.sign(canonical(req)))}),
+        )
+        answers.append((r.status_code, r.headers.get("Retry-After")))
+    assert [s for s, _ in answers[:10]] == [403] * 10  # unknown claims, checked
+    assert all(s == 429 and ra is not None and int(ra) >= 1 for s, ra in answers[10:])
+    assert counts("enrol_unknown_claim") == unknown + 10
+    assert counts("enrol_rate_limited") == limited + 15
+    # 25 refusals, at most one new row per kind and source in the window
+    assert len(tc.cloud.store.security_log(10_000)) <= rows_before + 2

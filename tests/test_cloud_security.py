@@ -40,7 +40,8 @@ async def post(cloud: CloudServer, blob: bytes) -> int:
 async def security_kinds(cloud: CloudServer) -> list[str]:
     got = await cloud.get("/v1/security-events")
     assert isinstance(got, list)
-    return [e["kind"] for e in got]
+    # Repeats from one source within a minute are one row with a count.
+    return [e["kind"] for e in got for _ in range(e["count"])]
 
 
 async def test_good_envelope_then_replay_refused(tmp_path: Path, cloud: CloudServer) -> None:
