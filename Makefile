@@ -13,7 +13,7 @@ system-deps:
 	@scripts/system-deps.sh
 
 demo: venv
-	$(PY) -m edge_agent demo $(DEMO_ARGS)
+	$(PY) -m beerflow_edge demo $(DEMO_ARGS)
 
 test: venv
 	$(PY) -m pytest -q
@@ -23,7 +23,7 @@ lint: venv
 	$(PY) -m ruff format --check .
 
 typecheck: venv
-	$(PY) -m mypy edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui simulators integrations deploy/bluegreen.py
+	$(PY) -m mypy beerflow_edge edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui simulators integrations deploy/bluegreen.py
 
 check: lint typecheck test
 

@@ -35,12 +35,12 @@ sys.path.insert(0, ROOT)
 from bench._common import report
 
 BASELINE = (
-    "import asyncio, aiohttp, pymodbus.client, prometheus_client, sqlite3, edge_agent.agent\n"
+    "import asyncio, aiohttp, pymodbus.client, prometheus_client, sqlite3, beerflow_edge.agent\n"
     "asyncio.run(asyncio.sleep(3600))\n"
 )
 # The mixed fleet's agent also loads every transport's driver (the registry imports them).
 BASELINE_MIXED = (
-    "import asyncio, aiohttp, pymodbus.client, prometheus_client, sqlite3, edge_agent.agent\n"
+    "import asyncio, aiohttp, pymodbus.client, prometheus_client, sqlite3, beerflow_edge.agent\n"
     "import drivers.modbus.factory, drivers.mqtt.factory, drivers.opcua.factory\n"
     "import drivers.ble.factory, drivers.serial.factory\n"
     "asyncio.run(asyncio.sleep(3600))\n"
@@ -101,8 +101,9 @@ def main() -> None:
         args.warmup = 12.0
     py = sys.executable
     with tempfile.TemporaryDirectory() as d:
+        n = args.devices
         sims = subprocess.Popen(
-            [py, "-m", "edge_agent", "simulate", "--count", str(args.devices), "--base-port", "0"],
+            [py, "-m", "beerflow_edge", "simulate", "--base-port", "0", "--count", str(n)],
             stdout=subprocess.PIPE,
             text=True,
             cwd=ROOT,
@@ -125,7 +126,7 @@ def main() -> None:
 
             ensure_store(os.path.join(d, "beerflow.db"))
             agent = subprocess.Popen(
-                [py, "-m", "edge_agent", "run", "--config", cfg, "--log-level", "WARNING"],
+                [py, "-m", "beerflow_edge", "run", "--config", cfg, "--log-level", "WARNING"],
                 cwd=ROOT,
             )
             base = subprocess.Popen([py, "-c", BASELINE], cwd=ROOT)
@@ -273,7 +274,7 @@ def run_mixed(args: argparse.Namespace) -> None:
             ensure_store(db)
             env = {**os.environ, **fleet["env"]}
             agent = subprocess.Popen(
-                [py, "-m", "edge_agent", "run", "--config", cfg, "--log-level", "WARNING"],
+                [py, "-m", "beerflow_edge", "run", "--config", cfg, "--log-level", "WARNING"],
                 cwd=ROOT,
                 env=env,
             )

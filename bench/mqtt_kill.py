@@ -3,7 +3,7 @@
 A publisher process sends QoS 1 messages in bursts (each numbered: message k carries
 `temperature = k` for device k % D, no device time, so every reading is stamped on arrival and
 only the driver's receipts can tell a redelivery from a new message) to a private Mosquitto.
-The agent (`python -m edge_agent run`, the real CLI) is started, killed with SIGKILL at a
+The agent (`python -m beerflow_edge run`, the real CLI) is started, killed with SIGKILL at a
 random instant once it is storing, and started again, `--kills` times. Then the publisher stops
 (every message it sent acknowledged by the broker), the agent runs once more until the broker
 has delivered everything, and the store is checked:
@@ -138,7 +138,7 @@ def stored_rows(db: Path) -> int:
 def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+            [sys.executable, "-m", "beerflow_edge", "run", "--config", str(config)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=err,

@@ -23,7 +23,7 @@ from cloud_sync.errors import EnrolmentError, SyncError
 from cloud_sync.identity import BoxIdentity, save
 from cloud_sync.outbox import Outbox
 from cloud_sync.signing import canonical, request_message
-from drivers.backoff import Backoff
+from edge_agent.backoff import Backoff
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.messages import Event, Severity
 from edge_agent.store.schema import connect

@@ -20,7 +20,7 @@ from edge_agent.store.schema import connect
 from edge_agent.supervisor import Service
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import math
 import random
 from abc import ABC, abstractmethod
 
-from drivers.backoff import Backoff
 from drivers.errors import DeviceIOError, DeviceRejected
+from edge_agent.backoff import Backoff
 from edge_agent.clock import Clock
 from edge_agent.health import DeviceHealth
 

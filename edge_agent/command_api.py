@@ -24,7 +24,7 @@ from edge_agent.messages import Command, Value
 from firmware_profiles.schema import Profile
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 COMMAND_TTL_S = 60.0
 MAX_ARGS = 16

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.backoff import Backoff
+from edge_agent.backoff import Backoff
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.messages import Event, Severity
 

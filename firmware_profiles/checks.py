@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from edge_agent.config.toml_lines import Path
-from edge_agent.config.typed_toml import Decoder
+from edge_agent.toml_lines import Path
+from edge_agent.typed_toml import Decoder
 
 
 class Named(Protocol):

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import Issue, ValidationError
+from edge_agent.typed_toml import INVALID, Decoder, parse_toml, read_text
 from firmware_profiles.schema import Profile
 
 BUILTIN_DIR = Path(__file__).parent / "library"

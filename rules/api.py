@@ -25,7 +25,7 @@ from rules.haccp.presets import unit_limits
 from rules.service import SERVICES, RulesService
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 T = TypeVar("T")
 

@@ -11,8 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import ValidationError
+from edge_agent.typed_toml import INVALID, Decoder, parse_toml, read_text
 from firmware_profiles.schema import SLUG, SLUG_HINT
 from rules.haccp.checks import DEFAULT_CHECKS, CheckSpec
 from rules.notify.model import Notify

@@ -36,7 +36,7 @@ from rules.model import ACTION_HOOKS, RuleFile, load_rules, venue_rules_path
 from rules.notify import ladder
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 

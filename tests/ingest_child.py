@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-from edge_agent.agent import Agent
+from beerflow_edge.agent import Agent
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Reading
 from edge_agent.supervisor import Service

@@ -18,7 +18,7 @@ import logging
 import sys
 import time
 
-from edge_agent.agent import Agent
+from beerflow_edge.agent import Agent
 from edge_agent.config.loader import load_config
 from firmware_profiles.loader import load_library
 

@@ -20,7 +20,7 @@ def test_demo_runs_and_leaves_an_inspectable_store(tmp_path):
         [
             sys.executable,
             "-m",
-            "edge_agent",
+            "beerflow_edge",
             "demo",
             "--dir",
             str(d),
@@ -48,7 +48,7 @@ def test_demo_runs_and_leaves_an_inspectable_store(tmp_path):
         [
             sys.executable,
             "-m",
-            "edge_agent",
+            "beerflow_edge",
             "readings",
             "-c",
             cfg,
@@ -79,7 +79,7 @@ def test_json_log_lines():
 
 
 def test_unknown_device_in_readings_is_a_clear_error(tmp_path, write_config, capsys):
-    from edge_agent.cli import main
+    from beerflow_edge.cli import main
     from edge_agent.store.writer import ensure_store
     from tests.conftest import MINIMAL_VENUE
 
@@ -90,7 +90,7 @@ def test_unknown_device_in_readings_is_a_clear_error(tmp_path, write_config, cap
 
 
 def test_status_json_without_a_running_agent(tmp_path, write_config, capsys):
-    from edge_agent.cli import main
+    from beerflow_edge.cli import main
     from edge_agent.store.writer import ensure_store
     from tests.conftest import MINIMAL_VENUE
 

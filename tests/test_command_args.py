@@ -8,9 +8,9 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from beerflow_edge.cli import parse_assignment
 from drivers.errors import CommandRejected
 from drivers.opcua import codec
-from edge_agent.cli import parse_assignment
 from firmware_profiles.loader import load_library
 
 COMBI = load_library().get("opc30200-combi-steamer")

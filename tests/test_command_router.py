@@ -8,9 +8,9 @@ import asyncio
 from typing import Any, cast
 
 from drivers.base import CommandResult, DriverContext
+from drivers.command_router import DEVICE_QUEUE, CommandRouter
 from edge_agent.bus import Bus, Overflow
 from edge_agent.clock import ManualClock
-from edge_agent.commands import DEVICE_QUEUE, CommandRouter
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Command, Event
 from tests.helpers import until

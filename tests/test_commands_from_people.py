@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from edge_agent.agent import Agent
-from edge_agent.cli import main, parse_assignment
+from beerflow_edge.agent import Agent
+from beerflow_edge.cli import main, parse_assignment
 from edge_agent.config.loader import load_config
 from edge_agent.staff import hash_pin
 from edge_agent.store.reader import StoreReader

@@ -9,7 +9,7 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.cli import main
+from beerflow_edge.cli import main
 from edge_agent.config.loader import load_config, load_config_text
 from edge_agent.errors import ValidationError
 from firmware_profiles.loader import load_library

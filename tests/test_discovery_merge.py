@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from beerflow_edge.discovery import merge_proposals
 from edge_agent.config.loader import load_config_text
-from edge_agent.discovery import merge_proposals
 from tests.conftest import MINIMAL_VENUE
 
 EXISTING = (
@@ -90,7 +90,7 @@ def test_any_names_become_valid_unique_ids(names):
 async def test_discover_cli_scans_a_real_controller_and_merges(fridge, write_config, capsys):
     import asyncio
 
-    from edge_agent.cli import main
+    from beerflow_edge.cli import main
 
     cfg = write_config(EXISTING)
     before = Path(cfg).read_text(encoding="utf-8")
@@ -116,7 +116,7 @@ async def test_discover_cli_scans_a_real_controller_and_merges(fridge, write_con
 
 
 def test_discover_needs_something_to_scan(capsys):
-    from edge_agent.cli import main
+    from beerflow_edge.cli import main
 
     assert main(["discover"]) == 2
     assert "nothing to scan" in capsys.readouterr().err

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from edge_agent.agent import Agent
-from edge_agent.cli import main
+from beerflow_edge.agent import Agent
+from beerflow_edge.cli import main
 from edge_agent.config.loader import load_config
 from firmware_profiles.loader import load_library
 from tests.conftest import MINIMAL_VENUE

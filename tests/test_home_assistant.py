@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
+from beerflow_edge.agent import Agent
 from drivers.mqtt.broker import Mosquitto
-from edge_agent.agent import Agent
 from edge_agent.config.loader import load_config, load_config_text
 from edge_agent.config.model import DeviceConfig, HomeAssistantSection, VenueSection
 from edge_agent.errors import ValidationError

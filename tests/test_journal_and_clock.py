@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.cli import build_parser, journal_argv
+from beerflow_edge.cli import build_parser, journal_argv
 from edge_agent.logging_setup import JournalFormatter, stderr_is_journal
 from edge_agent.timesync import ClockSync, classify, clock_sync
 
@@ -67,7 +67,7 @@ def test_logs_command_line():
 @pytest.mark.skipif(shutil.which("journalctl") is None, reason="journalctl not installed")
 def test_logs_runs_journalctl(tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "edge_agent", "logs", "-n", "3"],
+        [sys.executable, "-m", "beerflow_edge", "logs", "-n", "3"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     # No journal on a build machine is fine; what matters is that journalctl ran and answered.

@@ -13,9 +13,9 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from beerflow_edge import cli
+from beerflow_edge.agent import Agent
 from drivers.mqtt.service import BrokerService
-from edge_agent import cli
-from edge_agent.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.store.reader import StoreReader

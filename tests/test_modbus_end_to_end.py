@@ -8,9 +8,9 @@ import asyncio
 import json
 import logging
 
+from beerflow_edge.agent import Agent
+from beerflow_edge.cli import main
 from drivers.polling import FAILURES_BEFORE_OUTAGE
-from edge_agent.agent import Agent
-from edge_agent.cli import main
 from edge_agent.config.loader import load_config
 from edge_agent.store.reader import StoreReader
 from firmware_profiles.loader import load_library

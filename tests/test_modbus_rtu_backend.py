@@ -216,7 +216,7 @@ async def test_vanished_port_fails_the_read_and_reconnects_when_it_returns(tmp_p
 
 async def test_agent_reads_two_controllers_on_one_rtu_bus(write_config, clock):
     """Config → factory → one RtuBackend and BusLock shared by two devices → the store."""
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
     from edge_agent.config.loader import load_config
     from edge_agent.store.reader import StoreReader
     from firmware_profiles.loader import load_library

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from drivers.errors import CodecError, CommandRejected
 from drivers.opcua import codec
-from drivers.opcua.address import parse_address
 from edge_agent.config.loader import load_config
+from edge_agent.config.opcua_address import parse_address
 from edge_agent.errors import ValidationError
 from firmware_profiles.loader import load_library, load_profile
 from simulators.opcua.combi_model import CombiModel, Mode

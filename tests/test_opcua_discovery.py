@@ -71,8 +71,8 @@ async def test_discover_cli_browses_a_secure_only_server_with_the_box_certificat
     import asyncio
     import os
 
+    from beerflow_edge.cli import main
     from drivers.opcua.certs import box_pki_dir
-    from edge_agent.cli import main
     from edge_agent.clock import ManualClock
     from simulators.opcua.combi_server import demo_part
 

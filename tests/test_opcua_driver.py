@@ -13,11 +13,11 @@ import stat
 
 import pytest
 
-from drivers.opcua.address import parse_address
+from beerflow_edge.agent import Agent
 from drivers.opcua.coordinator import BACKOFF_CAP_S, OpcuaCoordinator
-from edge_agent.agent import Agent
 from edge_agent.bus import Bus
 from edge_agent.config.loader import load_config
+from edge_agent.config.opcua_address import parse_address
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Command
 from edge_agent.store.reader import StoreReader

@@ -14,12 +14,12 @@ import pytest
 from cryptography import x509
 
 from drivers.errors import DeviceRejected
-from drivers.opcua.address import parse_address
 from drivers.opcua.backend import UaSession
 from drivers.opcua.certs import ensure_identity
 from drivers.opcua.coordinator import BACKOFF_CAP_S, OpcuaCoordinator
 from edge_agent.bus import Bus
 from edge_agent.clock import ManualClock
+from edge_agent.config.opcua_address import parse_address
 from edge_agent.health import HealthRegistry
 from firmware_profiles.loader import load_library
 from simulators.opcua.combi_server import CombiServer

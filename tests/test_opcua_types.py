@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from drivers.errors import CodecError
 from drivers.opcua import codec
-from drivers.opcua.address import parse_address
 from drivers.opcua.coordinator import OpcuaCoordinator
 from edge_agent.bus import Bus
 from edge_agent.clock import ManualClock
+from edge_agent.config.opcua_address import parse_address
 from edge_agent.health import HealthRegistry
 from firmware_profiles.loader import load_profile
 from simulators.opcua.combi_server import free_port

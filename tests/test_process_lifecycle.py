@@ -56,7 +56,7 @@ async def test_signal_shuts_down_cleanly_and_fast(write_config, sig):
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "edge_agent",
+            "beerflow_edge",
             "run",
             "--config",
             path,

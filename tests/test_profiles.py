@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.cli import main
+from beerflow_edge.cli import main
 from edge_agent.errors import ValidationError
 from firmware_profiles.loader import load_library, load_profile
 

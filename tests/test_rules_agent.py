@@ -11,7 +11,7 @@ from pathlib import Path
 
 import aiohttp
 
-from edge_agent.agent import Agent
+from beerflow_edge.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Reading

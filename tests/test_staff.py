@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent import cli
+from beerflow_edge import cli
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.errors import ValidationError

@@ -89,10 +89,10 @@ async def test_an_envelope_the_cloud_already_stored_is_not_an_outage(
 async def test_the_venue_config_cloud_url_wins_over_the_enrolled_one_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from beerflow_edge.agent import Agent
     from cloud_sync.identity import new_identity, save
     from cloud_sync.paths import identity_path
     from cloud_sync.service import build_sync_services
-    from edge_agent.agent import Agent
     from edge_agent.config.loader import load_config_text
     from firmware_profiles.loader import ProfileLibrary
 

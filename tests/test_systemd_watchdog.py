@@ -59,7 +59,7 @@ async def start_agent(write_config, notify_path: str, script: list[str]):
 async def test_ready_pings_and_stopping(write_config, notify_socket):
     notify_path, sock = notify_socket
     sim, proc = await start_agent(
-        write_config, notify_path, ["-m", "edge_agent", "run", "--config"]
+        write_config, notify_path, ["-m", "beerflow_edge", "run", "--config"]
     )
     try:
         first = await recv(sock, 20)

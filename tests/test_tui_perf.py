@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from edge_agent.agent import Agent
+from beerflow_edge.agent import Agent
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Quality, Reading
 from firmware_profiles.loader import load_library

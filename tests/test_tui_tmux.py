@@ -35,7 +35,7 @@ def capture(session: str) -> str:
 def test_tui_in_tmux_against_the_demo(tmp_path):
     demo_dir = tmp_path / "demo"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "edge_agent", "demo", "--dir", str(demo_dir), "--duration", "60"],
+        [sys.executable, "-m", "beerflow_edge", "demo", "--dir", str(demo_dir), "--duration", "60"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -27,7 +27,7 @@ def test_zone_can_change_and_unknown_zones_fall_back_to_local_time():
 async def test_agent_reports_its_zone_and_the_client_reads_it(write_config, fridge, clock):
     import asyncio
 
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
     from edge_agent.config.loader import load_config
     from firmware_profiles.loader import load_library
     from tests.conftest import MINIMAL_VENUE

@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
-# The agent's routes: edge_agent/api.py, tui/agent_routes.py, rules/api.py, cloud_sync.
+# The agent's routes: beerflow_edge/api.py, beerflow_edge/history_api.py, rules/api.py, cloud_sync.
 ROUTES = {
     "health": "/health",
     "devices": "/devices",

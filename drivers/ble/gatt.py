@@ -14,11 +14,11 @@ from bleak import BleakClient
 from bleak.exc import BleakError
 from dbus_fast import DBusError
 
-from drivers.backoff import Backoff
 from drivers.ble import history
 from drivers.ble.scan_service import BleScanService
 from drivers.ble.sensor import BleSensor
 from drivers.errors import CodecError, DeviceIOError
+from edge_agent.backoff import Backoff
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.messages import Quality, Reading

@@ -9,11 +9,11 @@ import logging
 import random
 from collections.abc import Callable
 
-from drivers.backoff import Backoff
 from drivers.ble.advertisement import Advertisement
 from drivers.ble.backend import ScannerBackend
 from drivers.ble.sensor import BleSensor
 from drivers.errors import DeviceIOError
+from edge_agent.backoff import Backoff
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
 from edge_agent.messages import Reading

@@ -43,9 +43,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from drivers.backoff import Backoff
 from drivers.errors import DeviceIOError, DriverError
 from drivers.mqtt import paho_publish
+from edge_agent.backoff import Backoff
 from edge_agent.clock import Clock
 from edge_agent.config.model import BrokerConfig
 

@@ -21,8 +21,8 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 
 from drivers.errors import DeviceIOError, DeviceRejected
-from drivers.opcua.address import Address
 from drivers.opcua.certs import Identity, thumbprint
+from edge_agent.config.opcua_address import Address
 from firmware_profiles.sections.opcua import ArgType, OpcuaSection, path_steps
 
 log = logging.getLogger(__name__)

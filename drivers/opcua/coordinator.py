@@ -10,15 +10,15 @@ import logging
 import random
 from typing import Any
 
-from drivers.backoff import Backoff
 from drivers.base import CommandResult
 from drivers.errors import CodecError, CommandRejected, DeviceIOError, DeviceRejected
 from drivers.opcua import codec
-from drivers.opcua.address import Address
 from drivers.opcua.backend import Security, UaSession
 from drivers.opcua.certs import Identity
+from edge_agent.backoff import Backoff
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock
+from edge_agent.config.opcua_address import Address
 from edge_agent.health import DeviceHealth
 from edge_agent.messages import Command, Reading
 from firmware_profiles.sections.opcua import OpcuaPoint, OpcuaSection

@@ -7,9 +7,9 @@ import logging
 import random
 
 from drivers.base import Devices, DriverContext
-from drivers.opcua.address import parse_address
 from drivers.opcua.certs import Identity, box_application_uri, box_pki_dir, ensure_identity
 from drivers.opcua.coordinator import OpcuaCoordinator
+from edge_agent.config.opcua_address import parse_address
 from edge_agent.supervisor import Service
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from typing import Any
 
 from edge_agent.config.device_checks import DeviceCheckContext
 from edge_agent.config.model import VenueConfig
-from edge_agent.config.typed_toml import INVALID, Decoder, parse_toml, read_text
 from edge_agent.errors import Issue, ValidationError
 from edge_agent.staff import PinHashError, parse_pin_hash
+from edge_agent.typed_toml import INVALID, Decoder, parse_toml, read_text
 from firmware_profiles.loader import ProfileLibrary, load_library
 
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from edge_agent.config.toml_lines import Path
-from edge_agent.config.typed_toml import Decoder
+from edge_agent.toml_lines import Path
+from edge_agent.typed_toml import Decoder
 from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 

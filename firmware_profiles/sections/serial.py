@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from edge_agent.config.toml_lines import Path
-from edge_agent.config.typed_toml import Decoder
+from edge_agent.toml_lines import Path
+from edge_agent.typed_toml import Decoder
 from firmware_profiles.checks import unique_names
 from firmware_profiles.common import IDENT, IDENT_HINT, PointKind
 

@@ -22,7 +22,7 @@ from edge_agent.supervisor import Liveness, Service
 from integrations.homeassistant import discovery as d
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 QUEUE = 10_000

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from edge_agent.agent import Agent
+from beerflow_edge.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.config.model import VenueConfig

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.config.model import VenueConfig
-from edge_agent.config.typed_toml import Decoder
+from edge_agent.typed_toml import Decoder
 
 
 @dataclass

@@ -3,9 +3,9 @@ in `#ObjectName` to pick one device object when a server exposes several."""
 
 from __future__ import annotations
 
-from drivers.opcua.address import parse_address
 from edge_agent.config.device_checks import DeviceCheckContext
 from edge_agent.config.model import DeviceConfig
+from edge_agent.config.opcua_address import parse_address
 from firmware_profiles.schema import Profile
 
 

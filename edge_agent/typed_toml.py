@@ -16,8 +16,8 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from edge_agent.config.toml_lines import LineMap, Path, format_path
 from edge_agent.errors import Issue, ValidationError
+from edge_agent.toml_lines import LineMap, Path, format_path
 
 T = TypeVar("T")
 

@@ -45,7 +45,7 @@ def _load(path: str) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
     from edge_agent.logging_setup import setup_logging
     from firmware_profiles.loader import load_library
 
@@ -340,8 +340,8 @@ async def _discover(args: argparse.Namespace, cfg: Any) -> list[dict[str, Any]]:
 def cmd_discover(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from beerflow_edge.discovery import merge_proposals
     from edge_agent.config.model import DeviceConfig
-    from edge_agent.discovery import merge_proposals
 
     cfg = None
     if args.config and os.path.exists(args.config):
@@ -622,7 +622,7 @@ def cmd_command(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from edge_agent.demo import run_demo
+    from beerflow_edge.demo import run_demo
     from edge_agent.logging_setup import setup_logging
 
     setup_logging(args.log_level, args.log_json)
@@ -632,7 +632,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from edge_agent.demo import run_simulators
+    from beerflow_edge.demo import run_simulators
     from edge_agent.logging_setup import setup_logging
 
     setup_logging(args.log_level, False)

@@ -15,7 +15,7 @@ from edge_agent.errors import StoreError
 from edge_agent.store.reader import StoreReader
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 MAX_LIMIT = 5000
 

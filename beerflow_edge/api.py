@@ -21,7 +21,7 @@ from edge_agent import command_api
 from edge_agent.store.reader import StoreReader
 
 if TYPE_CHECKING:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 

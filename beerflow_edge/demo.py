@@ -226,9 +226,9 @@ async def run_demo(
     speed: float = 60.0,
     cloud: bool = True,
 ) -> int:
-    from edge_agent.agent import Agent
+    from beerflow_edge.agent import Agent
+    from beerflow_edge.demo_cloud import start_cloud_and_enrol
     from edge_agent.config.loader import load_config
-    from edge_agent.demo_cloud import start_cloud_and_enrol
     from firmware_profiles.loader import load_library
 
     os.makedirs(directory, exist_ok=True)

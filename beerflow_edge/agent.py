@@ -12,13 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
+from beerflow_edge.api import LocalApi
 from drivers.base import DriverContext
+from drivers.command_router import CommandRouter
 from drivers.registry import build_services
 from edge_agent import __version__
-from edge_agent.api import LocalApi
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock, SystemClock
-from edge_agent.commands import CommandRouter
 from edge_agent.config.model import DeviceConfig, VenueConfig
 from edge_agent.health import HealthRegistry
 from edge_agent.messages import Event, Severity
@@ -132,10 +132,10 @@ class Agent:
 
     def _optional_services(self) -> list[Service]:
         """Areas that add themselves: rules and HACCP, cloud sync (once provisioned), history."""
+        from beerflow_edge import history_api as agent_routes
         from cloud_sync.paths import identity_path
         from rules import api as rules_api
         from rules.service import build_rules_services
-        from tui import agent_routes
 
         services = build_rules_services(self)
         self.api_extensions.append(lambda app: rules_api.add_routes(app, self))

@@ -1,0 +1,1 @@
+"""The composition root: the agent assembled from the runtime and every area, its CLI, the demo."""
