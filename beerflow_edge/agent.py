@@ -7,8 +7,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -17,6 +16,7 @@ from drivers.base import DriverContext
 from drivers.command_router import CommandRouter
 from drivers.registry import build_services
 from edge_agent import __version__
+from edge_agent.area import Area, AreaContext, AreaFactory
 from edge_agent.bus import Bus
 from edge_agent.clock import Clock, SystemClock
 from edge_agent.config.model import DeviceConfig, VenueConfig
@@ -34,13 +34,18 @@ from firmware_profiles.loader import ProfileLibrary
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+T = TypeVar("T")
 
 
-def _sync_not_provisioned(app: web.Application) -> None:
-    async def status(_: web.Request) -> web.Response:
-        return web.json_response({"enabled": False, "enrolled": False, "online": None})
+def area_factories() -> list[AreaFactory]:
+    """Every area, in start order. Imported here, when the agent builds its services, so that
+    importing the agent stays light."""
+    from beerflow_edge import history_api
+    from cloud_sync import area as sync
+    from integrations.homeassistant import area as home_assistant
+    from rules import area as rules
 
-    app.router.add_get("/sync", status)
+    return [rules.build, history_api.area, sync.build, home_assistant.build]
 
 
 class Agent:
@@ -73,8 +78,13 @@ class Agent:
         self.api = LocalApi(self, on_ready=self.api_ready.set)
         self.started_at = self.clock.time()
         self._extra = extra_services or []
-        # Other areas (rules, sync) add their routes to the local API here.
-        self.api_extensions: list[Callable[[web.Application], None]] = []
+        # What every area is given: the agent itself is no area's business.
+        self.context = AreaContext(
+            config, library, self.bus, self.writer, self.clock, self.health, __version__
+        )
+        # Built with the services (an area may refuse to start); the local API takes its
+        # routes and shared state from here when it starts, after them.
+        self.areas: list[Area] | None = None
         self.drivers = DriverContext(
             config, self.bus, self.clock, self.health, store=self.writer, profiles=library.profiles
         )
@@ -131,31 +141,27 @@ class Agent:
         return [store, support, build_services(self.drivers, devices)]
 
     def _optional_services(self) -> list[Service]:
-        """Areas that add themselves: rules and HACCP, cloud sync (once provisioned), history."""
-        from beerflow_edge import history_api as agent_routes
-        from cloud_sync.paths import identity_path
-        from rules import api as rules_api
-        from rules.service import build_rules_services
+        """Areas that add themselves: rules and HACCP, history, cloud sync (once provisioned)."""
+        self.areas = [build(self.context) for build in area_factories()]
+        return [svc for area in self.areas for svc in area.services]
 
-        services = build_rules_services(self)
-        self.api_extensions.append(lambda app: rules_api.add_routes(app, self))
-        self.api_extensions.append(lambda app: agent_routes.add_routes(app, self))
-        if os.path.exists(identity_path(self.config.storage.path)):
-            # Imported only for a provisioned box: the crypto and HTTP-client stack is
-            # megabytes an offline-only box never needs.
-            from cloud_sync import service as sync
+    def install_routes(self, app: web.Application) -> None:
+        """Put every area's shared state, then its routes, into the local API's application."""
+        if self.areas is None:
+            raise RuntimeError("the areas are built with the services, before the local API")
+        for area in self.areas:
+            for key, value in area.shared.items():
+                app[key] = value
+        for area in self.areas:
+            for add in area.routes:
+                add(app)
 
-            services += sync.build_sync_services(self)
-            self.api_extensions.append(lambda app: sync.add_routes(app, self))
-        else:
-            log.info("sync: not provisioned (run `beerflow-edge provision` to enable it)")
-            self.api_extensions.append(_sync_not_provisioned)
-        if self.config.home_assistant is not None:
-            # Imported only when configured: it brings the MQTT client along.
-            from integrations.homeassistant.exporter import build_services as home_assistant
-
-            services += home_assistant(self)
-        return services
+    def shared(self, key: web.AppKey[T]) -> T:
+        """The state an area shares with its routes (its running service, say)."""
+        for area in self.areas or ():
+            if key in area.shared:
+                return area.shared[key]  # type: ignore[no-any-return]
+        raise KeyError(key)
 
     async def run(self, *, install_signals: bool = True) -> int:
         await self.writer.open()

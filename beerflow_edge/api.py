@@ -12,18 +12,29 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from edge_agent import command_api
+from beerflow_edge import command_api
+from edge_agent.config.model import VenueConfig
+from edge_agent.metrics import AgentMetrics
 from edge_agent.store.reader import StoreReader
 
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
-
 log = logging.getLogger(__name__)
+
+
+class Agent(Protocol):
+    """What the local API reads of the agent (which builds it)."""
+
+    @property
+    def config(self) -> VenueConfig: ...
+    @property
+    def metrics(self) -> AgentMetrics: ...
+    def health_report(self) -> dict[str, Any]: ...
+    def device_report(self) -> list[dict[str, Any]]: ...
+    def install_routes(self, app: web.Application) -> None: ...
 
 
 def build_app(agent: Agent) -> web.Application:
@@ -76,8 +87,7 @@ def build_app(agent: Agent) -> web.Application:
     app.router.add_get("/metrics", metrics)
     command_api.add_routes(app, agent)
     app.on_cleanup.append(close_reader)
-    for extend in agent.api_extensions:
-        extend(app)
+    agent.install_routes(app)
     return app
 
 

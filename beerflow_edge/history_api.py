@@ -1,31 +1,33 @@
 """`GET /readings/history` for the terminal's sparklines, read-only on the store, and
 `GET /staff` (IDs and names, never the PIN hashes) so staff pick their name at the terminal.
 
-Registered by the agent through `agent.api_extensions.append(lambda app: add_routes(app, agent))`.
-It opens its own WAL reader so it never blocks the writer."""
+Part of the agent's own area (see `area`). It opens its own WAL reader so it never blocks the
+writer."""
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from edge_agent.area import Area, AreaContext
 from edge_agent.errors import StoreError
 from edge_agent.store.reader import StoreReader
-
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
 
 MAX_LIMIT = 5000
 
 
-def add_routes(app: web.Application, agent: Agent) -> None:
+def area(ctx: AreaContext) -> Area:
+    return Area("history", routes=[functools.partial(add_routes, ctx=ctx)])
+
+
+def add_routes(app: web.Application, ctx: AreaContext) -> None:
     readers: dict[str, StoreReader] = {}
 
     def store() -> StoreReader:
         if "r" not in readers:
-            readers["r"] = StoreReader(agent.config.storage.path)
+            readers["r"] = ctx.reader()
         return readers["r"]
 
     def number(request: web.Request, name: str, default: float | None) -> float | None:
@@ -45,7 +47,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         point = request.query.get("point")
         if not device or not point:
             raise web.HTTPBadRequest(text="device and point are required\n")
-        if agent.config.device(device) is None:
+        if ctx.config.device(device) is None:
             raise web.HTTPNotFound(text=f"unknown device {device!r}\n")
         since = number(request, "since", None)
         limit = int(min(MAX_LIMIT, max(1, number(request, "limit", 1000) or 1)))
@@ -65,7 +67,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
 
     async def staff(_: web.Request) -> web.Response:
         return web.json_response(
-            {"staff": [{"id": m.id, "name": m.name} for m in agent.config.staff]}
+            {"staff": [{"id": m.id, "name": m.name} for m in ctx.config.staff]}
         )
 
     async def close(_: web.Application) -> None:

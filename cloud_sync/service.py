@@ -1,11 +1,12 @@
-"""How sync plugs into the agent: the sync client task, the writer hook, local API routes."""
+"""The sync area on a provisioned box: the sync client task, the writer hook, local API routes."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -16,25 +17,25 @@ from cloud_sync.haccp_stream import ChainAnchoring, with_pump
 from cloud_sync.identity import load
 from cloud_sync.outbox import Outbox
 from cloud_sync.paths import identity_path
+from edge_agent.area import Area, AreaContext
 from edge_agent.store.schema import connect
 from edge_agent.supervisor import Service
 
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
-
 log = logging.getLogger(__name__)
 
-CLIENT_KEY = "cloud_sync_client"
+# The running sync client, shared with the /sync route through the local API's application.
+SYNC_CLIENT = web.AppKey("sync_client", SyncClient)
 
 
-def build_sync_services(agent: Agent) -> list[Service]:
+def build(ctx: AreaContext) -> Area:
     """The sync client, when this box has an identity; sets the writer's outbox hook."""
-    path = identity_path(agent.config.storage.path)
+    routes = [functools.partial(add_routes, ctx=ctx)]
+    path = identity_path(ctx.config.storage.path)
     ident = load(path)
     if ident is None:
         log.info("sync: no box identity at %s; run `beerflow-edge provision` to enable sync", path)
-        return []
-    cloud = agent.config.cloud
+        return Area("sync", routes=routes)
+    cloud = ctx.config.cloud
     if cloud is not None and cloud.url.rstrip("/") != ident.cloud_url:
         # venue.toml is the one place an installer changes; the identity keeps the URL it
         # enrolled with only as a default. The cloud keys pinned at enrolment still apply,
@@ -47,50 +48,53 @@ def build_sync_services(agent: Agent) -> list[Service]:
         )
         ident = replace(ident, cloud_url=cloud.url.rstrip("/"))
     settings = SyncSettings()
-    quota = agent.config.outbox_quota_mb * 1024 * 1024
+    quota = ctx.config.outbox_quota_mb * 1024 * 1024
     if cloud is not None:
         settings = SyncSettings(
             max_envelope_bytes=cloud.max_envelope_kb * 1024,
             bandwidth_bps=None if cloud.bandwidth_kbps is None else cloud.bandwidth_kbps * 125,
         )
-    outbox = Outbox(ident, clock=agent.clock.time, quota_bytes=quota)
-    outbox.attach(agent.writer)
-    agent.writer.in_transaction = with_pump(outbox.in_transaction, outbox, agent.clock.time)
-    anchoring = ChainAnchoring(outbox, agent.writer, agent.clock, agent.bus.publish)
-    from edge_agent import __version__
+    outbox = Outbox(ident, clock=ctx.clock.time, quota_bytes=quota)
+    outbox.attach(ctx.writer)
+    ctx.writer.in_transaction = with_pump(outbox.in_transaction, outbox, ctx.clock.time)
+    anchoring = ChainAnchoring(outbox, ctx.writer, ctx.clock, ctx.bus.publish)
 
     downlink = None
-    if agent.config.source:
+    if ctx.config.source:
         # Documents replace the files the agent loaded: the venue config, rules.toml beside
         # it, and the downlinked-profiles directory beside it.
-        targets = DownlinkTargets.beside(agent.config.source, agent.config.venue.food_safety_region)
-        downlink = Downlink(targets, agent.writer, agent.clock, agent.bus.publish)
+        targets = DownlinkTargets.beside(ctx.config.source, ctx.config.venue.food_safety_region)
+        downlink = Downlink(targets, ctx.writer, ctx.clock, ctx.bus.publish)
 
     client = SyncClient(
         ident,
         outbox,
-        agent.writer,
+        ctx.writer,
         identity_file=path,
         settings=settings,
-        clock=agent.clock,
-        publish=agent.bus.publish,
-        agent_version=__version__,
+        clock=ctx.clock,
+        publish=ctx.bus.publish,
+        agent_version=ctx.version,
         downlink=downlink,
         after_sync=anchoring.after_sync,
     )
     anchoring.request = client.signed_request
     anchoring.wake = client.wake
-    setattr(agent, CLIENT_KEY, client)
     # Bounds of what the store accepted before the outbox hook existed (an offline install
     # enrolled later): written down now, before the writer commits through the hook.
-    pending = backfill.plan(agent.config.storage.path)
+    pending = backfill.plan(ctx.config.storage.path)
 
     async def run_client() -> None:
         if pending is not None:
-            await backfill.run(agent.writer, outbox)
+            await backfill.run(ctx.writer, outbox)
         await client.run()
 
-    return [Service("cloud-sync", run_client, restart=True)]
+    return Area(
+        "sync",
+        services=[Service("cloud-sync", run_client, restart=True)],
+        routes=routes,
+        shared={SYNC_CLIENT: client},
+    )
 
 
 def sync_status(store_path: str, client: SyncClient | None, now: float) -> dict[str, Any]:
@@ -123,11 +127,11 @@ def sync_status(store_path: str, client: SyncClient | None, now: float) -> dict[
     }
 
 
-def add_routes(app: web.Application, agent: Agent) -> None:
+def add_routes(app: web.Application, ctx: AreaContext) -> None:
     async def status(_: web.Request) -> web.Response:
-        client = getattr(agent, CLIENT_KEY, None)
+        client = app.get(SYNC_CLIENT)
         body = await asyncio.to_thread(
-            sync_status, agent.config.storage.path, client, agent.clock.time()
+            sync_status, ctx.config.storage.path, client, ctx.clock.time()
         )
         return web.json_response(body)
 

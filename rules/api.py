@@ -11,27 +11,27 @@ import json
 import math
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from edge_agent import staff_api
+from edge_agent.area import AreaContext
 from edge_agent.staff import LockedOut, Staff, WrongPin
-from edge_agent.store.schema import connect
 from rules import alarms
 from rules.haccp import chain, checks, due
 from rules.haccp import signoff as so
 from rules.haccp.presets import unit_limits
-from rules.service import SERVICES, RulesService
-
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
+from rules.service import RulesService
 
 T = TypeVar("T")
 
+# The running rules service, shared with these routes through the local API's application.
+RULES_SERVICE = web.AppKey("rules_service", RulesService)
 
-def _read(agent: Agent, fn: Callable[[sqlite3.Connection], T]) -> T:
-    conn = connect(agent.config.storage.path, readonly=True)
+
+def _read(ctx: AreaContext, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn = ctx.read_connection()
     try:
         return fn(conn)
     finally:
@@ -101,9 +101,9 @@ def signature(staff: Staff) -> str:
     return f"{staff.name} ({staff.id})"
 
 
-def add_routes(app: web.Application, agent: Agent) -> None:
+def add_routes(app: web.Application, ctx: AreaContext) -> None:
     directory = staff_api.directory(
-        app, agent.config.staff, agent.clock, agent.bus.publish, agent.config.storage.path
+        app, ctx.config.staff, ctx.clock, ctx.bus.publish, ctx.config.storage.path
     )
 
     async def signed(body: dict[str, Any]) -> Staff:
@@ -125,13 +125,13 @@ def add_routes(app: web.Application, agent: Agent) -> None:
             raise web.HTTPUnauthorized(text=f"{exc}\n") from None
 
     def service() -> RulesService:
-        svc = SERVICES.get(agent)
+        svc = app.get(RULES_SERVICE)
         if svc is None:
             raise web.HTTPServiceUnavailable(text="rules service not running\n")
         return svc
 
     async def active(_: web.Request) -> web.Response:
-        return web.json_response({"alarms": _read(agent, alarms.active)})
+        return web.json_response({"alarms": _read(ctx, alarms.active)})
 
     async def history(request: web.Request) -> web.Response:
         q = request.query
@@ -139,7 +139,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         limit = int(_num(q, "limit") or 200)
         if not 1 <= limit <= 10_000:
             raise web.HTTPBadRequest(text="limit must be from 1 to 10000\n")
-        rows = _read(agent, lambda c: alarms.history(c, start, end, limit))
+        rows = _read(ctx, lambda c: alarms.history(c, start, end, limit))
         return web.json_response({"alarms": rows})
 
     def _alarm_id(request: web.Request) -> int:
@@ -187,9 +187,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         unit = _str(body, "unit")
         # A unit is what the HACCP rules watch, or a device or zone the venue config names.
         units = {u.id for u in svc.rule_file.haccp.units}
-        units |= {d.id for d in agent.config.devices} | {
-            d.zone for d in agent.config.devices if d.zone
-        }
+        units |= {d.id for d in ctx.config.devices} | {d.zone for d in ctx.config.devices if d.zone}
         if unit not in units:
             raise web.HTTPBadRequest(
                 text=f"no unit {unit[:64]!r}: one of {', '.join(sorted(units)) or '(none)'}\n"
@@ -257,12 +255,12 @@ def add_routes(app: web.Application, agent: Agent) -> None:
 
     async def checks_due(_: web.Request) -> web.Response:
         svc = service()
-        tz = agent.config.venue.timezone
-        day = due.venue_day(agent.clock.time(), tz)
+        tz = ctx.config.venue.timezone
+        day = due.venue_day(ctx.clock.time(), tz)
         specs = svc.rule_file.haccp.check_specs
         since = day.start - max(s.every_days for s in specs) * 86400.0
         done = _read(
-            agent,
+            ctx,
             lambda c: [
                 r
                 for k in ("check", "check_action", "missed_check")
@@ -276,27 +274,27 @@ def add_routes(app: web.Application, agent: Agent) -> None:
 
     async def signoffs(request: web.Request) -> web.Response:
         svc = service()
-        tz = agent.config.venue.timezone
+        tz = ctx.config.venue.timezone
         days = svc.rule_file.haccp.signoff_days
         n = max(1, min(60, int(_num(request.query, "periods") or 8)))
-        now = agent.clock.time()
+        now = ctx.clock.time()
         current = so.period_of(now, tz, days)
         first = so.period_of(current.start - (n - 1) * days * 86400.0 + 7200, tz, days)
-        recs = _read(agent, lambda c: list(chain.records(c, first.start)))
+        recs = _read(ctx, lambda c: list(chain.records(c, first.start)))
         rows = so.periods(recs, first.start, current.end, tz, days, now)
         return web.json_response({"every_days": days, "periods": rows})
 
     async def sign_off(request: web.Request) -> web.Response:
         body = await _body(request)
         svc = service()
-        tz = agent.config.venue.timezone
+        tz = ctx.config.venue.timezone
         days = svc.rule_file.haccp.signoff_days
         raw = _str(body, "period", required=False)
         try:
             if raw:
                 period = so.parse_period(raw, tz, days)
             else:  # the last period that has ended
-                current = so.period_of(agent.clock.time(), tz, days)
+                current = so.period_of(ctx.clock.time(), tz, days)
                 period = so.period_of(current.start - 1, tz, days)
         except ValueError as exc:
             raise web.HTTPBadRequest(text=f"{exc}\n") from exc
@@ -334,7 +332,7 @@ def add_routes(app: web.Application, agent: Agent) -> None:
         start, end = _num(q, "from"), _num(q, "to")
         limit = int(_num(q, "limit") or 500)
         rows = _read(
-            agent,
+            ctx,
             lambda c: [
                 {
                     "seq": r.seq,
@@ -352,8 +350,8 @@ def add_routes(app: web.Application, agent: Agent) -> None:
     async def verify(_: web.Request) -> web.Response:
         from rules.cli import box_chain_status
 
-        path = agent.config.storage.path
-        st = _read(agent, lambda c: box_chain_status(c, path))
+        path = ctx.config.storage.path
+        st = _read(ctx, lambda c: box_chain_status(c, path))
         return web.json_response(
             {
                 "ok": st.ok,

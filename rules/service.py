@@ -13,13 +13,11 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import sqlite3
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import Clock
@@ -27,16 +25,12 @@ from edge_agent.errors import StoreError
 from edge_agent.messages import Command, Event, Reading, Severity
 from edge_agent.store.schema import connect
 from edge_agent.store.writer import StoreWriter
-from edge_agent.supervisor import Service
 from rules import alarms
 from rules.engine import Firing, RuleEngine, as_float
 from rules.haccp import chain, due, unit_config
 from rules.haccp.monitor import HaccpMonitor, Rec
-from rules.model import ACTION_HOOKS, RuleFile, load_rules, venue_rules_path
+from rules.model import ACTION_HOOKS, RuleFile
 from rules.notify import ladder
-
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +46,6 @@ _SEVERITY = {
     "critical": Severity.CRITICAL,
 }
 Op = Callable[[sqlite3.Connection], Any]
-
-# The running service per agent, for the API routes (the agent object is not ours to extend).
-SERVICES: weakref.WeakKeyDictionary[Any, RulesService] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -747,42 +738,3 @@ def _run_ops(
     if rows:
         _save_state(conn, rows, now)
     return results
-
-
-def load_venue_rules(agent: Agent, path: str | None = None) -> RuleFile:
-    """rules.toml next to the venue config (or `path`); no file at all means no rules."""
-    path = path or venue_rules_path(agent.config.source or ".")
-    if not os.path.exists(path):
-        log.info("rules: no rule file at %s; HACCP and alarms are off", path)
-        return RuleFile()
-    return load_rules(path, agent.config.venue.food_safety_region)
-
-
-def build_rules_services(agent: Agent, path: str | None = None) -> list[Service]:
-    # A ValidationError propagates: the agent refuses to start rather than run half a rule set.
-    rule_file = load_venue_rules(agent, path)
-    svc = RulesService(
-        agent.bus,
-        agent.writer,
-        agent.clock,
-        rule_file,
-        timezone=agent.config.venue.timezone,
-        region=agent.config.venue.food_safety_region,
-        venue=agent.config.venue.name,
-    )
-    SERVICES[agent] = svc
-    out = [Service("rules", svc.run, stop=svc.stop, restart=True)]
-    if rule_file.notify.recipients:
-        from rules.notify.service import Notifier
-
-        notifier = Notifier(
-            agent.writer,
-            agent.clock,
-            rule_file.notify,
-            agent.config.venue.timezone,
-            agent.bus.publish,
-        )
-        svc.on_notify = notifier.wake
-        svc.notifier = notifier
-        out.append(Service("notifier", notifier.run, restart=True))
-    return out

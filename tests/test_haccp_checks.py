@@ -14,17 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from beerflow_edge.agent import Agent
 from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.store.schema import connect
 from firmware_profiles.loader import load_library
+from rules.api import RULES_SERVICE
 from rules.cli import verify_store
 from rules.haccp import chain, signoff
 from rules.haccp.checks import DEFAULT_CHECKS, CheckError, evaluate, spec_for
-from rules.service import SERVICES, RulesService
+from rules.service import RulesService
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import api_get, until
-from tests.test_rules_agent import RULES, STAFF, RulesAgent, api_post
+from tests.test_rules_agent import RULES, STAFF, api_post
 
 SAM = {"staff_id": "12", "pin": "2468"}  # staff
 JO = {"staff_id": "jo", "pin": "1357"}  # manager
@@ -58,19 +60,20 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def agent(write_config, clock: ManualClock, tmp_path: Path) -> AsyncIterator[RulesAgent]:
+async def agent(write_config, clock: ManualClock, tmp_path: Path) -> AsyncIterator[Agent]:
     (tmp_path / "rules.toml").write_text(RULES.replace('region = "us"', 'region = "uk"'))
     cfg = load_config(write_config(MINIMAL_VENUE.replace('"UTC"', '"Europe/London"') + STAFF))
-    a = RulesAgent(cfg, load_library(), clock=clock)
+    a = Agent(cfg, load_library(), clock=clock)
     task = asyncio.create_task(a.run(install_signals=False))
     await until(a.api_ready.is_set, what="API up")
-    await until(lambda: a in SERVICES and SERVICES[a].ready.is_set(), what="rules ready")
+    await until(lambda: a.areas is not None, what="areas built")
+    await until(a.shared(RULES_SERVICE).ready.is_set, what="rules ready")
     yield a
     a.stop()
     await asyncio.wait_for(task, 10)
 
 
-def records(a: RulesAgent, kind: str) -> list[chain.HaccpRecord]:
+def records(a: Agent, kind: str) -> list[chain.HaccpRecord]:
     conn = connect(a.config.storage.path, readonly=True)
     try:
         return list(chain.records(conn, kind=kind))
@@ -78,7 +81,7 @@ def records(a: RulesAgent, kind: str) -> list[chain.HaccpRecord]:
         conn.close()
 
 
-async def post(a: RulesAgent, path: str, body: dict) -> tuple[int, dict | str]:
+async def post(a: Agent, path: str, body: dict) -> tuple[int, dict | str]:
     status, text = await api_post(a.config.api.socket, path, body)
     try:
         return status, json.loads(text)
@@ -86,12 +89,12 @@ async def post(a: RulesAgent, path: str, body: dict) -> tuple[int, dict | str]:
         return status, text
 
 
-async def due(a: RulesAgent) -> dict[str, dict]:
+async def due(a: Agent) -> dict[str, dict]:
     _, body = await api_get(a.config.api.socket, "/haccp/checks/due")
     return {c["id"]: c for c in json.loads(body)["checks"]}
 
 
-async def test_probe_outside_the_limit_is_an_excursion_until_actioned(agent: RulesAgent) -> None:
+async def test_probe_outside_the_limit_is_an_excursion_until_actioned(agent: Agent) -> None:
     status, body = await post(
         agent, "/haccp/checks", {**SAM, "unit": "walk-in", "check": "probe", "value": 22.0}
     )
@@ -124,7 +127,7 @@ async def test_probe_outside_the_limit_is_an_excursion_until_actioned(agent: Rul
     assert act.data["check_seq"] == seq and act.data["failed"] == ["value"]
 
 
-async def test_opening_check_answered_item_by_item(agent: RulesAgent) -> None:
+async def test_opening_check_answered_item_by_item(agent: Agent) -> None:
     base = {**SAM, "unit": "walk-in", "check": "opening"}
     status, body = await post(agent, "/haccp/checks", base)
     assert status == 400 and "missing working, clean, stock" in str(body)
@@ -138,9 +141,9 @@ async def test_opening_check_answered_item_by_item(agent: RulesAgent) -> None:
 
 
 async def test_checks_not_done_by_their_deadline_become_missed_records(
-    agent: RulesAgent, clock: ManualClock
+    agent: Agent, clock: ManualClock
 ) -> None:
-    svc: RulesService = SERVICES[agent]
+    svc: RulesService = agent.shared(RULES_SERVICE)
     await post(
         agent, "/haccp/checks", {**SAM, "unit": "walk-in", "check": "opening", "passed": True}
     )
@@ -159,7 +162,7 @@ async def test_checks_not_done_by_their_deadline_become_missed_records(
 
 
 async def test_only_a_manager_signs_a_week_off_and_unsigned_weeks_are_flagged(
-    agent: RulesAgent, clock: ManualClock
+    agent: Agent, clock: ManualClock
 ) -> None:
     await post(agent, "/haccp/checks", {**SAM, "unit": "walk-in", "check": "probe", "value": 22.0})
     await clock.advance(7 * 86400)  # the next Monday: last week has ended, unsigned

@@ -410,7 +410,7 @@ async def test_the_will_marks_the_box_offline_when_its_connection_dies(
 
     cfg = load_config(write_config(venue_text(mosquitto)))
     agent = Agent(cfg, load_library())
-    (svc,) = build_services(agent)
+    (svc,) = build_services(agent.context)
     assert (svc.name, svc.restart) == ("home-assistant", True)
     exporter = svc.run.__self__  # type: ignore[attr-defined]
     task = asyncio.create_task(svc.run())

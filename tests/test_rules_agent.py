@@ -16,11 +16,10 @@ from edge_agent.clock import ManualClock
 from edge_agent.config.loader import load_config
 from edge_agent.messages import Reading
 from edge_agent.staff import hash_pin
-from edge_agent.supervisor import Service
 from firmware_profiles.loader import load_library
-from rules.api import add_routes
+from rules import area as rules_area
+from rules.api import RULES_SERVICE
 from rules.cli import main
-from rules.service import SERVICES, build_rules_services
 from tests.conftest import MINIMAL_VENUE
 from tests.helpers import api_get, until
 
@@ -62,16 +61,6 @@ pin_hash = "{hash_pin("1357")}"
 SAM = {"staff_id": "12", "pin": "2468"}
 
 
-class RulesAgent(Agent):
-    """What the lead's wiring does: rules services in the support stage, routes on the API."""
-
-    def services(self) -> list[list[Service]]:
-        stages = super().services()
-        stages[1].extend(build_rules_services(self))
-        self.api_extensions.append(lambda app: add_routes(app, self))
-        return stages
-
-
 async def api_post(sock: str, path: str, body: dict) -> tuple[int, str]:
     conn = aiohttp.UnixConnector(path=sock)
     async with (
@@ -86,11 +75,11 @@ async def test_alarm_through_the_agent_and_its_api(
 ) -> None:
     (tmp_path / "rules.toml").write_text(RULES)
     cfg = load_config(write_config(MINIMAL_VENUE + STAFF))
-    agent = RulesAgent(cfg, load_library(), clock=clock)
+    agent = Agent(cfg, load_library(), clock=clock)
     task = asyncio.create_task(agent.run(install_signals=False))
     try:
         await until(agent.api_ready.is_set, what="API up")
-        svc = SERVICES[agent]
+        svc = agent.shared(RULES_SERVICE)
         await until(svc.ready.is_set, what="rules ready")
 
         async def send(v: float) -> None:
@@ -246,6 +235,7 @@ def test_rules_check_and_replay_cli(tmp_path: Path, capsys) -> None:
 def test_rules_file_missing_means_no_rules(write_config, clock) -> None:
     cfg = load_config(write_config(textwrap.dedent(MINIMAL_VENUE)))
     agent = Agent(cfg, load_library(), clock=clock)
-    (svc,) = build_rules_services(agent)
+    area = rules_area.build(agent.context)
+    (svc,) = area.services
     assert svc.name == "rules"
-    assert SERVICES[agent].engine.rules == []
+    assert area.shared[RULES_SERVICE].engine.rules == []

@@ -12,37 +12,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 from drivers.errors import DeviceIOError
 from drivers.mqtt.link import BrokerLink, Inbound
+from edge_agent.area import AreaContext
 from edge_agent.bus import Overflow
 from edge_agent.messages import Reading
 from edge_agent.supervisor import Liveness, Service
 from integrations.homeassistant import discovery as d
-
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
 
 log = logging.getLogger(__name__)
 QUEUE = 10_000
 
 
 class HomeAssistantExporter:
-    def __init__(self, agent: Agent) -> None:
-        cfg = agent.config
+    def __init__(self, ctx: AreaContext) -> None:
+        cfg = ctx.config
         settings = cfg.home_assistant
         assert settings is not None  # only built when the section is present
         broker = cfg.broker(settings.broker)
         assert broker is not None  # the config loader checks the reference
         self.settings = settings
         self.venue = cfg.venue
-        self.clock = agent.clock
-        self.health = agent.health
+        self.clock = ctx.clock
+        self.health = ctx.health
         self.box = d.box_device(settings, cfg.venue, cfg.venue.id)
         self.entities: dict[tuple[str, str], d.Entity] = {}
         for dev in cfg.devices:
-            profile = agent.library.get(dev.profile)
+            profile = ctx.library.get(dev.profile)
             if profile is None or not dev.enabled:
                 continue
             for e in d.device_entities(
@@ -56,7 +53,7 @@ class HomeAssistantExporter:
             ):
                 self.entities[(e.device_id, e.point)] = e
         self.devices = sorted({e.device_id for e in self.entities.values()})
-        self.sub = agent.bus.subscribe("home-assistant", (Reading,), QUEUE, Overflow.DROP_OLDEST)
+        self.sub = ctx.bus.subscribe("home-assistant", (Reading,), QUEUE, Overflow.DROP_OLDEST)
         self.latest: dict[tuple[str, str], str] = {}
         self.dirty: set[tuple[str, str]] = set()
         self.availability: dict[str, str] = {}
@@ -69,7 +66,7 @@ class HomeAssistantExporter:
             broker,
             # Never the drivers' client id on the same broker: the broker would drop one of us.
             d.safe_id(broker.client_id or "beerflow", "ha", cfg.venue.id),
-            agent.clock,
+            ctx.clock,
             on_batch=self._inbound,
             on_down=self._down,
             on_up=self._announce.set,
@@ -204,12 +201,12 @@ class HomeAssistantExporter:
         log.info("home assistant: broker %s unavailable: %s", self.link.broker.id, exc)
 
 
-def build_services(agent: Agent) -> list[Service]:
+def build_services(ctx: AreaContext) -> list[Service]:
     """Nothing unless the venue config has an enabled [home_assistant] section."""
-    settings = agent.config.home_assistant
+    settings = ctx.config.home_assistant
     if settings is None or not settings.enabled:
         return []
-    exporter = HomeAssistantExporter(agent)
+    exporter = HomeAssistantExporter(ctx)
     # Wedged: readings wait on the bus and none was taken for 30 s (taking one never waits
     # for the broker, so only a stuck task stops it).
     live = Liveness(
