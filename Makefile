@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_ARGS ?=
 
-.PHONY: demo test check lint typecheck bench venv system-deps clean
+.PHONY: demo test check lint typecheck imports bench venv system-deps clean
 
 # The venv builds C extensions (dbus-python needs libdbus-1-dev), so the Debian
 # packages always come first: every target that needs the venv gets them through it.
@@ -25,7 +25,11 @@ lint: venv
 typecheck: venv
 	$(PY) -m mypy beerflow_edge edge_agent drivers firmware_profiles rules cloud_sync cloud_api tui simulators integrations deploy/bluegreen.py
 
-check: lint typecheck test
+# The packages' layering (the runtime imports no area, ...): LAYERS in scripts/import_graph.py.
+imports: venv
+	$(PY) scripts/import_graph.py --check
+
+check: lint typecheck imports test
 
 bench: venv
 	$(PY) bench/ingest.py

@@ -4,6 +4,7 @@
     python scripts/import_graph.py              # package -> packages it imports
     python scripts/import_graph.py --modules    # the same between modules, with any circles
     python scripts/import_graph.py --mermaid    # a Mermaid flowchart of the packages
+    python scripts/import_graph.py --check      # enforce LAYERS (part of `make check`)
 
 Rooms are the first-level packages (`edge_agent.runtime`, `drivers.modbus`, `rules`, ...);
 imports under `if TYPE_CHECKING:` count too, because they tie the code together all the same.
@@ -29,9 +30,37 @@ PACKAGES = (
     "cloud_api",
     "tui",
     "simulators",
+    "integrations",
 )
 # Packages whose subpackages are rooms of their own.
 SPLIT = {"edge_agent", "drivers"}
+
+# The import contract, bottom layer first: a room imports only rooms in layers below its own.
+# The runtime (edge_agent) imports no area; areas never import the composition root
+# (beerflow_edge); transports never import each other; only the demo imports the simulators.
+LAYERS: tuple[frozenset[str], ...] = tuple(
+    frozenset(layer)
+    for layer in (
+        {"edge_agent"},
+        {"edge_agent.store", "firmware_profiles"},
+        {"edge_agent.config"},
+        {"edge_agent.area", "drivers"},
+        {"drivers.ble", "drivers.modbus", "drivers.mqtt", "drivers.opcua", "drivers.serial"},
+        {"rules", "models"},
+        {"cloud_sync"},
+        {"cloud_api", "tui", "simulators", "integrations"},
+        {"rules.cli", "cloud_sync.cli"},
+        {"cloud_api.cli"},
+        {"beerflow_edge"},
+    )
+)
+# Circles between modules inside one room that are known and owned elsewhere; a new one fails.
+KNOWN_MODULE_CIRCLES: tuple[frozenset[str], ...] = (
+    frozenset({"tui.app", "tui.views"}),
+    frozenset({"rules.haccp.presets", "rules.model"}),
+    frozenset({"simulators.ble", "simulators.ble.demo", "simulators.ble.sensors"}),
+    frozenset({"rules.haccp.report", "rules.haccp.report_pdf"}),
+)
 
 
 def module_name(path: Path) -> str:
@@ -43,6 +72,10 @@ def module_name(path: Path) -> str:
 
 def room(module: str) -> str:
     parts = module.split(".")
+    if parts[-1] == "cli" and parts[0] != "beerflow_edge":
+        # An area's subcommands are an entry point: they sit with the composition root and
+        # may use other areas (`haccp verify` checks the cloud's receipts, say).
+        return module
     if parts[0] in SPLIT and len(parts) > 1:
         if (ROOT / parts[0] / parts[1]).is_dir():
             return f"{parts[0]}.{parts[1]}"
@@ -142,12 +175,43 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def violations(
+    rooms: dict[str, set[str]],
+    modules: dict[str, set[str]],
+    layers: tuple[frozenset[str], ...] = LAYERS,
+    known: tuple[frozenset[str], ...] = KNOWN_MODULE_CIRCLES,
+) -> list[str]:
+    """Every way the code breaks the contract, as sentences; empty when it keeps it."""
+    rank = {r: i for i, layer in enumerate(layers) for r in layer}
+    out = []
+    for src in sorted(rooms):
+        if src not in rank:
+            out.append(f"{src} is in no layer: add it to LAYERS in scripts/import_graph.py")
+            continue
+        for dst in sorted(rooms[src]):
+            if dst in rank and rank[dst] >= rank[src]:
+                why = "the same layer" if rank[dst] == rank[src] else "a higher layer"
+                out.append(f"{src} imports {dst}, which is in {why}")
+    for circle in cycles(modules):
+        if frozenset(circle) not in known:
+            out.append("modules import each other: " + " <-> ".join(circle))
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modules", action="store_true", help="module level, with circles")
     ap.add_argument("--mermaid", action="store_true", help="a Mermaid flowchart of the rooms")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the code breaks LAYERS")
     args = ap.parse_args()
     graph = module_graph()
+    if args.check:
+        found = violations(room_graph(graph), graph)
+        for v in found:
+            print(f"import contract: {v}", file=sys.stderr)
+        if not found:
+            print(f"import contract kept: {len(graph)} modules, {len(LAYERS)} layers")
+        return 1 if found else 0
     g = graph if args.modules else room_graph(graph)
     if args.mermaid:
         print("flowchart TD")
