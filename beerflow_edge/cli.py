@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import sys
@@ -621,7 +622,21 @@ def cmd_command(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def _simulators_missing() -> bool:
+    """True (and says why) where the simulators are not installed, as on a venue box."""
+    if importlib.util.find_spec("simulators") is not None:
+        return False
+    print(
+        "error: the simulated devices are not installed here (a venue box ships without them);"
+        " run the demo from a source checkout: make demo",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    if _simulators_missing():
+        return EXIT_FAILURE
     from beerflow_edge.demo import run_demo
     from edge_agent.logging_setup import setup_logging
 
@@ -632,6 +647,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if _simulators_missing():
+        return EXIT_FAILURE
     from beerflow_edge.demo import run_simulators
     from edge_agent.logging_setup import setup_logging
 

@@ -20,5 +20,9 @@ fi
 echo "venv: installing beerflow-edge and its dependencies into .venv (first run takes a minute)"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[all,dev]"
+# The checkout itself on the venv's path: simulators/ (not part of the installed package: a
+# box never ships it), tests/ and bench/ import from any directory, as they did in-tree.
+SITE=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+pwd > "$SITE/beerflow-checkout.pth"
 rm -f .venv/.installed-*
 touch "$STAMP"
