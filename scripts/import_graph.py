@@ -4,6 +4,7 @@
     python scripts/import_graph.py              # package -> packages it imports
     python scripts/import_graph.py --modules    # the same between modules, with any circles
     python scripts/import_graph.py --mermaid    # a Mermaid flowchart of the packages
+    python scripts/import_graph.py --layers     # the layers, top first, direct edges only
     python scripts/import_graph.py --check      # enforce LAYERS (part of `make check`)
 
 Rooms are the first-level packages (`edge_agent.runtime`, `drivers.modbus`, `rules`, ...);
@@ -175,6 +176,23 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def reduced(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The same reachability with fewer arrows: a -> c goes when a reaches c through another."""
+
+    def reaches(src: str, dst: str, skip: str) -> bool:
+        seen, todo = set(), [n for n in graph.get(src, ()) if n != skip]
+        while todo:
+            n = todo.pop()
+            if n == dst:
+                return True
+            if n not in seen:
+                seen.add(n)
+                todo.extend(graph.get(n, ()))
+        return False
+
+    return {a: {c for c in cs if not reaches(a, c, c)} for a, cs in graph.items()}
+
+
 def violations(
     rooms: dict[str, set[str]],
     modules: dict[str, set[str]],
@@ -203,8 +221,15 @@ def main() -> int:
     ap.add_argument("--modules", action="store_true", help="module level, with circles")
     ap.add_argument("--mermaid", action="store_true", help="a Mermaid flowchart of the rooms")
     ap.add_argument("--check", action="store_true", help="exit 1 if the code breaks LAYERS")
+    ap.add_argument("--layers", action="store_true", help="the layers, top first, reduced")
     args = ap.parse_args()
     graph = module_graph()
+    if args.layers:
+        rooms = reduced(room_graph(graph))
+        for i, layer in reversed(list(enumerate(LAYERS))):
+            for r in sorted(layer & rooms.keys()):
+                print(f"{i}  {r:<18} -> {', '.join(sorted(rooms[r])) or '(nothing)'}")
+        return 0
     if args.check:
         found = violations(room_graph(graph), graph)
         for v in found:
@@ -214,6 +239,7 @@ def main() -> int:
         return 1 if found else 0
     g = graph if args.modules else room_graph(graph)
     if args.mermaid:
+        g = reduced(g)
         print("flowchart TD")
         for src in sorted(g):
             for dst in sorted(g[src]):

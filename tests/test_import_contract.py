@@ -64,9 +64,15 @@ def test_a_deferred_or_type_only_import_counts(tmp_path):
 
 
 def test_the_script_prints_the_drawing_and_checks():
+    g = _graph()
     out = subprocess.run(
         [sys.executable, str(SCRIPT)], capture_output=True, text=True, check=True
     ).stdout
     assert "edge_agent -> (nothing)" in out and "no circles" in out
     res = subprocess.run([sys.executable, str(SCRIPT), "--check"], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+    layers = subprocess.run(
+        [sys.executable, str(SCRIPT), "--layers"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert layers[0].split()[:2] == [str(len(g.LAYERS) - 1), "beerflow_edge"]
+    assert layers[-1].split() == ["0", "edge_agent", "->", "(nothing)"]
