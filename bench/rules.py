@@ -28,8 +28,9 @@ from edge_agent.bus import Bus, Overflow
 from edge_agent.clock import SystemClock
 from edge_agent.messages import Command, Reading
 from edge_agent.store.writer import StoreWriter
+from rules.actions import CommandAction
 from rules.engine import RuleEngine
-from rules.model import Action, Rule, RuleFile, Trigger
+from rules.model import Rule, RuleFile, Trigger
 from rules.service import RulesService
 
 
@@ -38,7 +39,7 @@ def make_rules(n: int) -> list[Rule]:
         Rule(
             f"r{i}",
             Trigger("threshold", f"dev-{i:04d}", "temp", above=5.0, clear=4.0, for_s=0),
-            (Action("command", device=f"plug-{i:04d}", command="switch_on"),),
+            (CommandAction(device=f"plug-{i:04d}", command="switch_on"),),
         )
         for i in range(n)
     ]

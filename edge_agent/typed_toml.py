@@ -1,8 +1,10 @@
 """Decode parsed TOML into frozen dataclasses, collecting every error with file, line and field.
 
 Dataclass fields declare the shape: str, int, float, bool, Literal[...], tuple[T, ...],
-dict[str, T], nested dataclasses and `T | None`. Field metadata adds constraints:
-`min`, `max` (numbers), `pattern` (strings), `nonempty` (strings and tuples).
+dict[str, T], nested dataclasses, `T | None`, and tagged unions `A | B | ...` of dataclasses
+each with a `type: Literal["a"]` field (the table's `type` picks the dataclass). Field
+metadata adds constraints: `min`, `max` (numbers), `pattern` (strings), `nonempty` (strings
+and tuples).
 Unknown keys are errors (with a suggestion), never silently ignored.
 """
 
@@ -47,8 +49,7 @@ class Decoder:
                 return None
             if len(options) == 1:
                 return self.decode(options[0], raw, path, meta)
-            self.error(path, "unsupported union in schema")  # pragma: no cover - schema bug
-            return INVALID
+            return self._tagged(_tags(tuple(options)), raw, path)
         if origin is Literal:
             choices = get_args(tp)
             if raw not in choices or type(raw) is not type(choices[0]):
@@ -76,6 +77,20 @@ class Decoder:
         if dataclasses.is_dataclass(tp) and isinstance(tp, type):
             return self.decode_dataclass(tp, raw, path)
         return self._scalar(tp, raw, path, meta)
+
+    def _tagged(self, tags: dict[str, type[Any]], raw: Any, path: Path) -> Any:
+        if not isinstance(raw, dict):
+            self.error(path, f"must be a table (got {_kind(raw)})")
+            return INVALID
+        shown = ", ".join(repr(t) for t in tags)
+        if "type" not in raw:
+            self.error(path, f"missing required key 'type' (one of {shown})")
+            return INVALID
+        cls = tags.get(raw["type"]) if isinstance(raw["type"], str) else None
+        if cls is None:
+            self.error((*path, "type"), f"must be one of {shown} (got {raw['type']!r})")
+            return INVALID
+        return self.decode_dataclass(cls, raw, path)
 
     def _scalar(self, tp: Any, raw: Any, path: Path, meta: typing.Mapping[str, Any]) -> Any:
         if tp is bool:
@@ -159,6 +174,20 @@ class Decoder:
         except ValueError as exc:
             self.error(path, str(exc))
             return typing.cast(T, INVALID)
+
+
+def _tags(options: tuple[Any, ...]) -> dict[str, type[Any]]:
+    """Each dataclass of a tagged union by the one value of its `type: Literal[...]` field."""
+    tags: dict[str, type[Any]] = {}
+    for cls in options:
+        if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+            raise TypeError(f"unsupported union member in schema: {cls!r}")  # pragma: no cover
+        tag = typing.get_type_hints(cls).get("type")
+        if get_origin(tag) is not Literal or len(get_args(tag)) != 1:
+            # pragma: no cover - a schema bug, not bad input
+            raise TypeError(f"{cls.__name__} needs a type: Literal['...'] field")
+        tags[get_args(tag)[0]] = cls
+    return tags
 
 
 def _kind(raw: Any) -> str:

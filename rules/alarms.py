@@ -104,11 +104,21 @@ def history(
     return out
 
 
-def raise_alarm(conn: sqlite3.Connection, a: NewAlarm) -> tuple[int, bool]:
-    """(alarm id, created): a rule has at most one uncleared alarm."""
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """The rule's uncleared alarm: created now, or the one already open (created False)."""
+
+    alarm_id: int
+    rule_id: str
+    at: float
+    created: bool
+
+
+def raise_alarm(conn: sqlite3.Connection, a: NewAlarm) -> Raised:
+    """A rule has at most one uncleared alarm: an open one is returned, not raised again."""
     existing = open_for_rule(conn, a.rule_id)
     if existing is not None:
-        return int(existing["id"]), False
+        return Raised(int(existing["id"]), a.rule_id, a.at, created=False)
     cur = conn.execute(
         "INSERT INTO alarms (rule_id, unit, device, point, priority, message, state, raised_at, "
         "since, value, limit_value, peak, peak_at) VALUES (?, ?, ?, ?, ?, ?, 'raised', ?, ?, ?, "
@@ -147,7 +157,7 @@ def raise_alarm(conn: sqlite3.Connection, a: NewAlarm) -> tuple[int, bool]:
                 "message": a.message,
             },
         )
-    return alarm_id, True
+    return Raised(alarm_id, a.rule_id, a.at, created=True)
 
 
 def clear(

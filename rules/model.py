@@ -1,7 +1,8 @@
 """The rule file format: frozen dataclasses decoded from TOML with file:line: field errors.
 
-One flat dataclass per concept with a `type` tag: the decoder has no tagged unions, so each
-`__post_init__` checks that the fields its type needs are present (a located error otherwise).
+Triggers are one flat dataclass with a `type` tag whose `__post_init__` checks that the fields
+its type needs are present (a located error otherwise); actions are a tagged union
+(rules/actions.py).
 """
 
 from __future__ import annotations
@@ -9,34 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from edge_agent.errors import ValidationError
 from edge_agent.typed_toml import INVALID, Decoder, parse_toml, read_text
 from firmware_profiles.schema import SLUG, SLUG_HINT
+from rules.actions import Action, AlarmAction, ClearAlarmAction
 from rules.haccp.checks import DEFAULT_CHECKS, CheckSpec
 from rules.notify.model import Notify
 
 TriggerType = Literal["threshold", "rate", "state", "no_data", "schedule", "event"]
-ActionType = Literal["alarm", "clear_alarm", "command", "notify", "record"]
 Priority = Literal["low", "normal", "high", "critical"]
 UnitKind = Literal["cold_hold", "freezer", "hot_hold", "cellar", "cooling", "reheat", "line_clean"]
 
 PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
-
-# Action types other areas add later register here; an unknown one is a load error until then.
-PLANNED_ACTIONS = {
-    "inventory_update": "the stock issue",
-    "price_adjustment": "the pricing issue",
-    "start_workflow": "the kitchen workflow issue",
-}
-ACTION_HOOKS: dict[str, Any] = {}
-BUILTIN_ACTIONS = {"alarm", "clear_alarm", "command", "notify", "record"}
-
-
-def register_action(name: str, handler: Any) -> None:
-    """For later areas: make `type = name` a valid action, executed by handler(rule, firing)."""
-    ACTION_HOOKS[name] = handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,32 +119,6 @@ class Suppression:
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
-    type: str = field(metadata={"nonempty": True})
-    alarm: str = ""  # clear_alarm: the rule id whose alarm to clear
-    device: str = ""
-    command: str = ""
-    args: dict[str, float] = field(default_factory=dict)
-    message: str = ""
-    kind: str = ""
-    to: Literal["ui", "manager", "cloud"] = "ui"
-
-    def __post_init__(self) -> None:
-        if self.type not in BUILTIN_ACTIONS and self.type not in ACTION_HOOKS:
-            if self.type in PLANNED_ACTIONS:
-                raise ValueError(
-                    f"action {self.type!r} is not available yet (it arrives with "
-                    f"{PLANNED_ACTIONS[self.type]})"
-                )
-            known = ", ".join(sorted(BUILTIN_ACTIONS | set(ACTION_HOOKS)))
-            raise ValueError(f"unknown action type {self.type!r} (known: {known})")
-        if self.type == "command" and not (self.device and self.command):
-            raise ValueError("a command action needs 'device' and 'command'")
-        if self.type == "clear_alarm" and not self.alarm:
-            raise ValueError("a clear_alarm action needs 'alarm' (the rule id)")
-
-
-@dataclass(frozen=True, slots=True)
 class Rule:
     id: str = field(metadata={"pattern": SLUG, "pattern_hint": SLUG_HINT})
     trigger: Trigger
@@ -177,7 +138,7 @@ class Rule:
 
     @property
     def raises_alarm(self) -> bool:
-        return any(a.type == "alarm" for a in self.actions)
+        return any(isinstance(a, AlarmAction) for a in self.actions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +287,7 @@ def _cross_check(rf: RuleFile, dec: Decoder) -> None:
             dec.error(("haccp", "checks", i, "items"), f"check {c.id!r} needs at least one item")
     for i, r in enumerate(rf.rules):
         for j, a in enumerate(r.actions):
-            if a.type == "clear_alarm" and a.alarm not in seen:
+            if isinstance(a, ClearAlarmAction) and a.alarm not in seen:
                 dec.error(("rules", i, "actions", j, "alarm"), f"no rule {a.alarm!r} in this file")
 
 

@@ -17,7 +17,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from edge_agent.bus import Bus, Overflow, Subscription
 from edge_agent.clock import Clock
@@ -26,10 +26,11 @@ from edge_agent.messages import Command, Event, Reading, Severity
 from edge_agent.store.schema import connect
 from edge_agent.store.writer import StoreWriter
 from rules import alarms
+from rules.actions import AlarmAction, ClearAlarmAction, CommandAction, NotifyAction, RecordAction
 from rules.engine import Firing, RuleEngine, as_float
 from rules.haccp import chain, due, unit_config
 from rules.haccp.monitor import HaccpMonitor, Rec
-from rules.model import ACTION_HOOKS, RuleFile
+from rules.model import RuleFile
 from rules.notify import ladder
 
 log = logging.getLogger(__name__)
@@ -273,7 +274,7 @@ class RulesService:
                     log.info("rules: commits succeed again after %d failures", self.commit_failures)
                     self.commit_failures = 0
                     delay = COMMIT_RETRY_FIRST_S
-                raised = {r[2]: r[1] for r in results if isinstance(r, tuple) and r[0] == "raised"}
+                raised = {r.rule_id: r.alarm_id for r in results if isinstance(r, alarms.Raised)}
                 if raised:  # the alarm's id, known only now, goes with its announcement
                     after = [
                         dataclasses.replace(
@@ -284,9 +285,8 @@ class RulesService:
                         for ev in after
                     ]
                 for res in results:
-                    if isinstance(res, tuple) and res[0] == "raised":
-                        _, alarm_id, rule_id, raised_at = res
-                        self.unacked[alarm_id] = _Open(alarm_id, rule_id, raised_at, 0)
+                    if isinstance(res, alarms.Raised):
+                        self.unacked[res.alarm_id] = _Open(res.alarm_id, res.rule_id, res.at, 0)
                     elif isinstance(res, tuple) and res[0] == "missed":
                         after.extend(self._missed_event(unit, d, now) for unit, d in res[1])
                     elif isinstance(res, tuple) and res[0] == "notified" and res[1]:
@@ -310,7 +310,6 @@ class RulesService:
         immediate: list[Command | Event],
     ) -> None:
         rule = f.rule
-        t = rule.trigger
         if f.transition == "clear":
             if rule.raises_alarm:
                 peak = self.peaks.pop(rule.id, None)
@@ -337,74 +336,81 @@ class RulesService:
                 )
             return
         for a in rule.actions:
-            if a.type == "alarm":
-                new = alarms.NewAlarm(
-                    rule.id,
-                    rule.unit,
-                    t.device,
-                    t.point,
-                    rule.priority,
-                    a.message or rule.description or rule.id,
-                    now,
-                    f.since,
-                    as_float(f.value),
-                    t.limit if t.type == "threshold" else None,
-                )
-                self.peaks.pop(rule.id, None)
+            match a:
+                case AlarmAction():
+                    self._raise(f, a, now, ops, after)
+                case ClearAlarmAction(alarm=other):
+                    ops.append(functools.partial(alarms.clear, rule_id=other, at=now, value=None))
+                case CommandAction():
+                    immediate.append(
+                        Command(
+                            uuid.uuid4().hex,
+                            a.device,
+                            a.command,
+                            dict(a.args),
+                            f"rule:{rule.id}",
+                            now,
+                            now + COMMAND_TTL_S,
+                        )
+                    )
+                case NotifyAction():
+                    immediate.append(
+                        Event(
+                            "notification",
+                            now,
+                            f"rule:{rule.id}",
+                            _SEVERITY[rule.priority],
+                            a.message or rule.id,
+                            {"to": a.to, "rule": rule.id, "value": f.value},
+                        )
+                    )
+                case RecordAction():
+                    immediate.append(
+                        Event(
+                            a.kind or "rule.record",
+                            now,
+                            f"rule:{rule.id}",
+                            Severity.INFO,
+                            a.message or rule.id,
+                            {"rule": rule.id, "value": f.value},
+                        )
+                    )
+                case _:
+                    assert_never(a)
 
-                def raise_op(conn: sqlite3.Connection, new: alarms.NewAlarm = new) -> Any:
-                    alarm_id, created = alarms.raise_alarm(conn, new)
-                    return ("raised", alarm_id, new.rule_id, new.at) if created else None
+    def _raise(
+        self, f: Firing, a: AlarmAction, now: float, ops: list[Op], after: list[Event]
+    ) -> None:
+        rule, t = f.rule, f.rule.trigger
+        new = alarms.NewAlarm(
+            rule.id,
+            rule.unit,
+            t.device,
+            t.point,
+            rule.priority,
+            a.message or rule.description or rule.id,
+            now,
+            f.since,
+            as_float(f.value),
+            t.limit if t.type == "threshold" else None,
+        )
+        self.peaks.pop(rule.id, None)
 
-                ops.append(raise_op)
-                after.append(
-                    Event(
-                        "alarm.raised",
-                        now,
-                        f"rule:{rule.id}",
-                        _SEVERITY[rule.priority],
-                        new.message,
-                        {"rule": rule.id, "unit": rule.unit, "value": f.value, "since": f.since},
-                    )
-                )
-            elif a.type == "clear_alarm":
-                ops.append(functools.partial(alarms.clear, rule_id=a.alarm, at=now, value=None))
-            elif a.type == "command":
-                immediate.append(
-                    Command(
-                        uuid.uuid4().hex,
-                        a.device,
-                        a.command,
-                        dict(a.args),
-                        f"rule:{rule.id}",
-                        now,
-                        now + COMMAND_TTL_S,
-                    )
-                )
-            elif a.type == "notify":
-                immediate.append(
-                    Event(
-                        "notification",
-                        now,
-                        f"rule:{rule.id}",
-                        _SEVERITY[rule.priority],
-                        a.message or rule.id,
-                        {"to": a.to, "rule": rule.id, "value": f.value},
-                    )
-                )
-            elif a.type == "record":
-                immediate.append(
-                    Event(
-                        a.kind or "rule.record",
-                        now,
-                        f"rule:{rule.id}",
-                        Severity.INFO,
-                        a.message or rule.id,
-                        {"rule": rule.id, "value": f.value},
-                    )
-                )
-            else:
-                ACTION_HOOKS[a.type](rule, f)
+        def raise_op(conn: sqlite3.Connection) -> alarms.Raised | None:
+            raised = alarms.raise_alarm(conn, new)
+            return raised if raised.created else None
+
+        ops.append(raise_op)
+        after.append(
+            Event(
+                "alarm.raised",
+                now,
+                f"rule:{rule.id}",
+                _SEVERITY[rule.priority],
+                new.message,
+                {"rule": rule.id, "unit": rule.unit, "value": f.value, "since": f.since},
+            )
+        )
 
     def _record_event(self, rec: Rec) -> Event:
         sev = Severity.WARNING if rec.kind == "gap" else Severity.ALARM

@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from edge_agent.errors import ValidationError
 from edge_agent.messages import Event, Reading
+from rules.actions import AlarmAction, NotifyAction
 from rules.engine import RuleEngine
-from rules.model import Action, Rule, Suppression, Trigger, load_rules_text
+from rules.model import Rule, Suppression, Trigger, load_rules_text
 
 T0 = 1_750_000_000.0
-ALARM = (Action("alarm", message="too warm"),)
+ALARM = (AlarmAction(message="too warm"),)
 
 
 def hot(for_s: float = 900.0, **kw: object) -> Rule:
@@ -112,7 +113,7 @@ def test_no_data_trigger_fires_after_silence_and_clears_on_data() -> None:
 
 def test_schedule_trigger_fires_at_cron_instants_in_the_venue_timezone() -> None:
     trig = Trigger("schedule", cron="0 9 * * *")
-    e = RuleEngine([Rule("opening-check", trig, (Action("notify"),))], tz="Europe/London")
+    e = RuleEngine([Rule("opening-check", trig, (NotifyAction(),))], tz="Europe/London")
     e.resume(T0)  # 2025-06-15 15:06:40 UTC = 16:06 BST
     wake = e.next_wake()
     assert wake == 1_750_060_800.0  # 2025-06-16 08:00 UTC = 09:00 BST
@@ -122,7 +123,7 @@ def test_schedule_trigger_fires_at_cron_instants_in_the_venue_timezone() -> None
 
 def test_event_trigger_with_cooldown() -> None:
     trig = Trigger("event", kind="stock.low")
-    e = RuleEngine([Rule("reorder", trig, (Action("notify"),), cooldown_s=3600)])
+    e = RuleEngine([Rule("reorder", trig, (NotifyAction(),), cooldown_s=3600)])
     ev = Event("stock.low", T0, "keg-1")
     assert fires(e.on_event(ev, T0)) == [("reorder", "fire")]
     assert e.on_event(ev, T0 + 60) == []
@@ -137,7 +138,7 @@ def test_time_window_and_point_conditions() -> None:
         Condition("time_window", start="08:00", end="22:00"),
         Condition("point", device="oven", point="mode", equals="on"),
     )
-    e = RuleEngine([Rule("r", trig, (Action("notify"),), conditions=conds)], tz="UTC")
+    e = RuleEngine([Rule("r", trig, (NotifyAction(),), conditions=conds)], tz="UTC")
     ev = Event("order.completed", T0, "till")
     assert e.on_event(ev, T0) == []  # oven state unknown
     e.on_reading(rd("on", "mode", "oven"), T0)
@@ -223,7 +224,11 @@ def test_rule_file_errors_name_file_line_and_field(tmp_path) -> None:
         load_rules_text(text, "rules.toml")
     msgs = [str(i) for i in exc.value.issues]
     assert any("rules.toml:3: rules[0].trigger: 'clear' must not be above" in m for m in msgs), msgs
-    assert any("rules[0].actions[0]" in m and "not available yet" in m for m in msgs), msgs
+    assert any(
+        "rules.toml:10: rules[0].actions[0].type: must be one of 'alarm', 'clear_alarm'" in m
+        and "(got 'inventory_update')" in m
+        for m in msgs
+    ), msgs
     assert any("rules[1].trigger" in m and "cron" in m for m in msgs), msgs
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rules.model import Action, Rule, Suppression, Trigger, Unit
+from rules.actions import AlarmAction
+from rules.model import Rule, Suppression, Trigger, Unit
 
 DEFROST_RECOVERY_S = 1800.0  # post-defrost alarm delay (Dixell dAd), 10–30 min
 DEFROST_CAP_S = 45 * 60 + DEFROST_RECOVERY_S  # MdF + recovery: a stuck defrost still alarms
@@ -130,7 +131,7 @@ def expand_units(units: tuple[Unit, ...], region: str) -> tuple[Rule, ...]:
                         clear=lim.max_c - lim.hysteresis,
                         for_s=lim.delay_s,
                     ),
-                    (Action("alarm", message=msg),),
+                    (AlarmAction(message=msg),),
                     description=f"HACCP {u.kind} preset",
                     priority="high",
                     suppress=sup,
@@ -150,7 +151,7 @@ def expand_units(units: tuple[Unit, ...], region: str) -> tuple[Rule, ...]:
                         clear=lim.min_c + lim.hysteresis,
                         for_s=lim.delay_s,
                     ),
-                    (Action("alarm", message=msg),),
+                    (AlarmAction(message=msg),),
                     description=f"HACCP {u.kind} preset",
                     priority="high",
                     unit=u.id,
