@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud_api import db
+from cloud_api.errors import CloudError
 from cloud_sync import crypto
 from rules.haccp.anchor import AnchorError, Receipt, anchor_from
 from rules.haccp.chain import GENESIS, MalformedRecord, check_fields, record_hash, strict_loads
@@ -30,7 +31,7 @@ log = logging.getLogger("cloud_api.security")
 STREAM = "haccp_chain"
 
 
-class AnchorRefused(Exception):
+class AnchorRefused(CloudError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cloud_api import db
+from cloud_api.errors import CloudError
 from rules.notify.policy import backoff
 from rules.notify.sender import Sender, apprise_send
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 LOOKBACK_S = 86400.0  # alarms older than this are not chased again
 
 
-class NotifyConfigError(ValueError):
+class NotifyConfigError(CloudError, ValueError):
     pass
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cloud_api import db, haccp
+from cloud_api.errors import CloudError
 from cloud_api.keys import CloudKeys
 from cloud_api.metrics import IngestObservation
 from cloud_sync import crypto
@@ -37,7 +38,7 @@ log = logging.getLogger("cloud_api.security")
 SECURITY_WINDOW_S = 60.0
 
 
-class Refused(Exception):
+class Refused(CloudError):
     """A request refused on purpose; status is the HTTP status to answer with."""
 
     def __init__(self, status: int, message: str) -> None:

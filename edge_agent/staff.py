@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from edge_agent.clock import Clock
+from edge_agent.errors import EdgeError
 from edge_agent.messages import Event, Severity
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ MAX_FAILURES = 5
 LOCKOUT_S = 60.0
 
 
-class PinHashError(ValueError):
+class PinHashError(EdgeError, ValueError):
     """A `pin_hash` that is not `scrypt$n$r$p$salt_b64$hash_b64` with sane parameters."""
 
 
@@ -160,7 +161,7 @@ class Staff:
     role: str
 
 
-class AuthError(Exception):
+class AuthError(EdgeError):
     """Root: the staff member could not be confirmed."""
 
 

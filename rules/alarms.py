@@ -12,13 +12,14 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rules.errors import RulesError
 from rules.haccp import chain
 
 Disposition = Literal["kept", "moved", "discarded"]
 DISPOSITIONS = ("kept", "moved", "discarded")
 
 
-class AlarmError(Exception):
+class AlarmError(RulesError):
     """A lifecycle step that is not allowed now (e.g. a corrective action before acknowledging)."""
 
 

@@ -20,6 +20,8 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from tui.errors import TerminalError
+
 # The agent's routes: beerflow_edge/api.py, beerflow_edge/history_api.py, rules/api.py, cloud_sync.
 ROUTES = {
     "health": "/health",
@@ -56,8 +58,8 @@ def _records(v: Any) -> int:
     return int(v)
 
 
-class ApiError(Exception):
-    """Root of the client's errors."""
+class ApiError(TerminalError):
+    """Root of the API client's errors."""
 
 
 class AgentUnreachable(ApiError):

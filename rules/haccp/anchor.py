@@ -15,12 +15,13 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from rules.errors import RulesError
 from rules.haccp.chain import canonical, hash_at
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-class AnchorError(ValueError):
+class AnchorError(RulesError, ValueError):
     """An anchor or receipt that is malformed; the message says which field."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from rules.errors import RulesError
+
 GENESIS = "0" * 64
 
 RECORD_KINDS = (
@@ -81,7 +83,7 @@ class Verification:
     head: str = GENESIS  # hash of the last record verified
 
 
-class MalformedRecord(ValueError):
+class MalformedRecord(RulesError, ValueError):
     """A stored record that cannot be read as a chain record; the message says why."""
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from firmware_profiles.schema import SLUG, SLUG_HINT
+from rules.errors import RulesError
 
 ItemKind = Literal["pass_fail", "value"]
 
 
-class CheckError(ValueError):
+class CheckError(RulesError, ValueError):
     """A check that cannot be recorded as sent; the message tells staff what to fix."""
 
 
