@@ -162,7 +162,9 @@ class HomeAssistantSection:
 
 
 @dataclass(frozen=True, slots=True)
-class BleSection:
+class BleScanConfig:
+    """The venue's BLE scanner ([ble]): which adapter, when to restart a silent scan."""
+
     adapter: str = "hci0"
     # Restart the scan when no advertisement arrived for this long (a stuck adapter).
     watchdog_s: float = field(default=120.0, metadata={"min": 5, "max": 3600})
@@ -218,7 +220,7 @@ class VenueConfig:
     profiles: ProfilesSection = ProfilesSection()
     buses: tuple[BusConfig, ...] = ()
     brokers: tuple[BrokerConfig, ...] = ()
-    ble: BleSection = BleSection()
+    ble: BleScanConfig = BleScanConfig()
     devices: tuple[DeviceConfig, ...] = ()
     staff: tuple[StaffMember, ...] = ()
     home_assistant: HomeAssistantSection | None = None
