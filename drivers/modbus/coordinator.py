@@ -227,6 +227,15 @@ class ModbusCoordinator(PollingCoordinator):
     async def connect(self) -> None:
         await self._ensure_connected()
 
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # Stopped (or crashed): a TCP connection is this device's own and closes with it; a
+            # shared RS-485 port belongs to the line and stays.
+            if self._line_lock is None:
+                self.backend.close()
+
     async def poll(self) -> None:
         readings = await self.poll_once()
         if readings:
