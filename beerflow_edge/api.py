@@ -12,29 +12,19 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from beerflow_edge import command_api
-from edge_agent.config.model import VenueConfig
-from edge_agent.metrics import AgentMetrics
+from beerflow_edge.agent_view import AgentView
 from edge_agent.store.reader import StoreReader
 
 log = logging.getLogger(__name__)
 
 
-class Agent(Protocol):
-    """What the local API reads of the agent (which builds it)."""
-
-    @property
-    def config(self) -> VenueConfig: ...
-    @property
-    def metrics(self) -> AgentMetrics: ...
-    def health_report(self) -> dict[str, Any]: ...
-    def device_report(self) -> list[dict[str, Any]]: ...
-    def install_routes(self, app: web.Application) -> None: ...
+Agent = AgentView
 
 
 def build_app(agent: Agent) -> web.Application:

@@ -441,7 +441,7 @@ def _passphrase(args: argparse.Namespace, twice: bool) -> str:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from edge_agent.backup import create_backup
+    from beerflow_edge.backup import create_backup
 
     passphrase = _passphrase(args, twice=True)
     tmp = args.file + ".partial"
@@ -467,7 +467,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edge_agent.backup import BackupError, restore_backup
+    from beerflow_edge.backup import BackupError, restore_backup
 
     passphrase = _passphrase(args, twice=False)
 

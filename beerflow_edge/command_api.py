@@ -15,16 +15,14 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
+from beerflow_edge.agent_view import AgentView as Agent
 from edge_agent import staff_api
 from edge_agent.messages import Command, Value
 from firmware_profiles.schema import Profile
-
-if TYPE_CHECKING:
-    from beerflow_edge.agent import Agent
 
 COMMAND_TTL_S = 60.0
 MAX_ARGS = 16

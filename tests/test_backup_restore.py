@@ -16,12 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from beerflow_edge import backup_crypto
+from beerflow_edge.backup_crypto import BackupCryptoError, DecryptingReader, EncryptingWriter
 from beerflow_edge.cli import main
 from cloud_sync.client import SyncClient, SyncSettings
 from cloud_sync.identity import load
 from cloud_sync.outbox import Outbox
-from edge_agent import backup_crypto
-from edge_agent.backup_crypto import BackupCryptoError, DecryptingReader, EncryptingWriter
 from edge_agent.clock import ManualClock
 from edge_agent.messages import Event, Severity
 from edge_agent.store.writer import StoreWriter

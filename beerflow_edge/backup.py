@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from beerflow_edge.backup_crypto import DEFAULT_LOG2_N, DecryptingReader, EncryptingWriter
 from edge_agent import __version__
-from edge_agent.backup_crypto import DEFAULT_LOG2_N, DecryptingReader, EncryptingWriter
 from edge_agent.errors import EdgeError
 
 FORMAT = 1
