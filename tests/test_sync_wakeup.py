@@ -92,7 +92,7 @@ async def test_the_venue_config_cloud_url_wins_over_the_enrolled_one_with_a_warn
     from beerflow_edge.agent import Agent
     from cloud_sync.identity import new_identity, save
     from cloud_sync.paths import identity_path
-    from cloud_sync.service import build_sync_services
+    from cloud_sync.service import SYNC_CLIENT, build
     from edge_agent.config.loader import load_config_text
     from firmware_profiles.loader import ProfileLibrary
 
@@ -105,8 +105,8 @@ async def test_the_venue_config_cloud_url_wins_over_the_enrolled_one_with_a_warn
     save(identity_path(store), new_identity("the-crown", "https://old.example.net/", "CLAIM"))
     agent = Agent(cfg, ProfileLibrary({}, {}))
     with caplog.at_level("WARNING"):
-        services = build_sync_services(agent)
-    assert [s.name for s in services] == ["cloud-sync"]
-    client = agent.__dict__["cloud_sync_client"]
+        area = build(agent.context)
+    assert [s.name for s in area.services] == ["cloud-sync"]
+    client = area.shared[SYNC_CLIENT]
     assert client.identity.cloud_url == "https://cloud.example.net"
     assert "differs from the enrolled https://old.example.net" in caplog.text
