@@ -4,6 +4,7 @@ webhook receiver (aiohttp) that can be told to fail its next N requests."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -47,6 +48,9 @@ class Mailbox:
 def smtp() -> Iterator[Mailbox]:
     from aiosmtpd.controller import Controller
 
+    # aiosmtpd logs each connection at INFO from its own thread, which can outlive the stream
+    # a test's log capture gave it; its warnings and errors still show.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     box = Mailbox(free_port())
     ctl = Controller(box, hostname="127.0.0.1", port=box.port)
     ctl.start()
