@@ -17,7 +17,7 @@ from aiohttp import web
 
 from edge_agent import staff_api
 from edge_agent.area import AreaContext
-from edge_agent.staff import LockedOut, Staff, WrongPin
+from edge_agent.staff import Staff
 from rules import alarms
 from rules.haccp import chain, checks, due
 from rules.haccp import signoff as so
@@ -107,22 +107,8 @@ def add_routes(app: web.Application, ctx: AreaContext) -> None:
     )
 
     async def signed(body: dict[str, Any]) -> Staff:
-        staff_id = _str(body, "staff_id")
-        pin = body.get("pin")
-        if not isinstance(pin, str) or not pin:
-            raise web.HTTPBadRequest(text="'pin' is required (text)\n")
-        if not len(directory):
-            raise web.HTTPUnauthorized(
-                text="no staff are configured on this box: add [[staff]] to the venue config\n"
-            )
-        try:
-            return await directory.authenticate(staff_id, pin)
-        except LockedOut as exc:
-            raise web.HTTPTooManyRequests(
-                text=f"{exc}\n", headers={"Retry-After": str(max(1, round(exc.retry_after_s)))}
-            ) from None
-        except WrongPin as exc:
-            raise web.HTTPUnauthorized(text=f"{exc}\n") from None
+        _str(body, "staff_id")  # bounded like every text field here
+        return await staff_api.signed(directory, body)
 
     def service() -> RulesService:
         svc = app.get(RULES_SERVICE)
